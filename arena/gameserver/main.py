@@ -1,0 +1,100 @@
+"""The game-server process: bind a port, announce it, serve one match, exit.
+
+`prepare()` does the expensive imports and Django set-up; `serve()` runs one
+match. A plain launch calls both; the warm launcher's zygote calls `prepare()`
+once and `serve()` in each forked child.
+"""
+from __future__ import annotations
+
+import asyncio
+import gc
+import logging
+import os
+import signal
+import sys
+
+from arena.gameserver.contract import EXIT_BAD_MATCH, EXIT_NO_FREE_PORT, EXIT_OK, error_line, port_line
+
+logger = logging.getLogger("arena.gameserver")
+
+
+def prepare() -> None:
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "arena.settings")
+    import django
+
+    django.setup()
+    # Everything imported from here on is what a match needs; importing it now
+    # lets a zygote share it with every child.
+    import aiohttp.web  # noqa: F401
+    import socketio  # noqa: F401
+
+    from arena.gameserver import session  # noqa: F401
+
+
+def serve(match_id: str) -> int:
+    """Serve one match; the process exit code."""
+    from django.conf import settings
+    from django.db import connections
+
+    from arena.gameserver.ports import NoFreePort, bind_first_free
+    from arena.gameserver.store import MatchNotLaunchable, load_match
+
+    logging.basicConfig(level=logging.INFO, format=f"%(asctime)s %(levelname)s match {match_id}: %(message)s")
+    try:
+        info = load_match(match_id)
+    except MatchNotLaunchable as error:
+        announce(error_line("launch_failed", str(error)))
+        return EXIT_BAD_MATCH
+    finally:
+        connections.close_all()
+    try:
+        sock = bind_first_free(settings.GAME_SERVER_BIND, settings.GAME_SERVER_MIN_PORT, settings.GAME_SERVER_MAX_PORT)
+    except NoFreePort as error:
+        announce(error_line("no_free_port", str(error)))
+        return EXIT_NO_FREE_PORT
+    # Long-lived start-up objects will never be garbage: keep the collector off them.
+    gc.collect()
+    gc.freeze()
+    try:
+        asyncio.run(_serve(info, sock))
+    finally:
+        connections.close_all()
+    return EXIT_OK
+
+
+async def _serve(info, sock) -> None:
+    from aiohttp import web
+
+    from arena.gameserver.session import GameSession, GameSettings
+    from arena.gameserver.store import MatchStore
+
+    session = GameSession(info, MatchStore(info.id), GameSettings.from_django())
+    app = web.Application()
+    session.sio.attach(app)
+    runner = web.AppRunner(app, access_log=None, handle_signals=False)
+    await runner.setup()
+    site = web.SockSite(runner, sock, shutdown_timeout=0.5)
+    await site.start()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, session.request_shutdown, "shutdown")
+    announce(port_line(sock.getsockname()[1]))
+    logger.info("listening on port %s", sock.getsockname()[1])
+    try:
+        outcome = await session.run()
+        logger.info("match over: %s (%s), loop %s", outcome.status, outcome.reason, session.loop_stats)
+    finally:
+        await runner.cleanup()
+
+
+def announce(line: str) -> None:
+    """Write the one line the launcher waits for, then stop using stdout.
+
+    The launcher stops reading after this line; pointing stdout at /dev/null means
+    nothing later can block on (or break) the pipe.
+    """
+    sys.stdout.write(line)
+    sys.stdout.flush()
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)

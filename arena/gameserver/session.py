@@ -1,0 +1,398 @@
+"""One match, served over Socket.IO: the imperative shell around `arena.pong`.
+
+It decides who is a player, queues their inputs, feeds them to the pure rules on a
+fixed timestep, broadcasts what the rules return, and records the result through
+the match services. Nothing here knows the rules of Pong beyond their interface.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any
+
+import socketio
+from asgiref.sync import sync_to_async
+
+from arena import pong
+from arena.gameserver import wire
+from arena.gameserver.clock import LoopStats, run_fixed_timestep
+from arena.gameserver.store import MatchInfo, MatchStore
+from arena.matches.tokens import game_token_user_id
+
+logger = logging.getLogger("arena.gameserver")
+
+INPUT_QUEUE = 8  # inputs kept per player between ticks; older ones are dropped first
+FLUSH_DELAY = 0.3  # time for the last events to leave before sockets close
+
+
+@dataclass(frozen=True)
+class GameSettings:
+    tick_rate: int = 60
+    snapshot_rate: int = 30
+    countdown: float = 3.0
+    connect_timeout: float = 60.0
+    reconnect_grace: float = 15.0
+    max_spectators: int = 1000
+    max_duration: float = 900.0
+    heartbeat_interval: float = 5.0
+    input_rate_limit: int = 120  # per player per second
+    cors_origins: tuple[str, ...] | str = "*"
+    max_message_bytes: int = 16 * 1024
+
+    @classmethod
+    def from_django(cls) -> GameSettings:
+        from django.conf import settings as s
+
+        origins = s.GAME_CORS_ORIGINS
+        return cls(
+            tick_rate=s.GAME_TICK_RATE,
+            snapshot_rate=s.GAME_SNAPSHOT_RATE,
+            countdown=min(3.0, s.GAME_COUNTDOWN),
+            connect_timeout=s.GAME_PLAYER_CONNECT_TIMEOUT,
+            reconnect_grace=s.GAME_RECONNECT_GRACE,
+            max_spectators=s.GAME_MAX_SPECTATORS,
+            max_duration=s.GAME_MAX_DURATION,
+            cors_origins="*" if origins == ["*"] else tuple(origins),
+        )
+
+
+@dataclass
+class Outcome:
+    """How the match ended, as recorded."""
+
+    status: str  # finished | cancelled
+    reason: str
+    winner: str | None = None
+    score: dict[str, int] = field(default_factory=dict)
+
+
+class RateLimiter:
+    """At most `limit` events per one-second window."""
+
+    __slots__ = ("limit", "window", "count")
+
+    def __init__(self, limit: int) -> None:
+        self.limit, self.window, self.count = limit, 0, 0
+
+    def allow(self, now: float) -> bool:
+        window = int(now)
+        if window != self.window:
+            self.window, self.count = window, 0
+        self.count += 1
+        return self.count <= self.limit
+
+
+class GameSession:
+    def __init__(self, info: MatchInfo, store: MatchStore, settings: GameSettings, seed: int | None = None) -> None:
+        self.info = info
+        self.store = store
+        self.settings = settings
+        self.config = pong.Config(points_to_win=info.points_to_win)
+        self.state = pong.new_game(self.config, seed if seed is not None else random.randrange(2**32))
+        self.phase = "waiting"
+        self.sio = socketio.AsyncServer(
+            async_mode="aiohttp",
+            cors_allowed_origins=list(settings.cors_origins) if settings.cors_origins != "*" else "*",
+            max_http_buffer_size=settings.max_message_bytes,
+            ping_interval=5,
+            ping_timeout=5,
+            async_handlers=False,
+            logger=False,
+            engineio_logger=False,
+        )
+        self.sio.on("connect", self.on_connect)
+        self.sio.on("disconnect", self.on_disconnect)
+        self.sio.on(wire.INPUT, self.on_input)
+        self.sio.on(wire.PING, self.on_ping)
+        self.sio.on("*", self.on_unknown)
+
+        self.clients: dict[str, int | None] = {}  # sid -> user id (None: spectator)
+        self.player_sid: dict[int, str] = {}  # user id -> its current sid
+        self.inputs: dict[str, deque[tuple[int, int]]] = {s.side: deque(maxlen=INPUT_QUEUE) for s in info.seats}
+        self.acks: dict[str, int] = {side: 0 for side in pong.SIDES}
+        self.limiters: dict[int, RateLimiter] = {s.user_id: RateLimiter(settings.input_rate_limit) for s in info.seats}
+        self.all_present = asyncio.Event()
+        self.shutdown = asyncio.Event()
+        self.shutdown_reason = "shutdown"
+        self.outbox: list[tuple[str, dict]] = []
+        self.snapshot_every = max(1, round(settings.tick_rate / settings.snapshot_rate))
+        self.play_time = 0.0
+        self.loop_stats = LoopStats()
+        self.outcome: Outcome | None = None
+
+    # --- who is here -------------------------------------------------------------
+
+    def missing(self) -> list[str]:
+        return [s.username for s in self.info.seats if s.user_id not in self.player_sid]
+
+    def connected(self) -> list[str]:
+        return [s.username for s in self.info.seats if s.user_id in self.player_sid]
+
+    def spectator_count(self) -> int:
+        return sum(1 for user in self.clients.values() if user is None)
+
+    def presence(self) -> dict[str, list[str]]:
+        return {"connected": self.connected(), "missing": self.missing()}
+
+    def snapshot(self) -> dict:
+        s = self.state
+        return wire.state(s.tick, s.ball, s.paddles, s.score, self.acks)
+
+    # --- Socket.IO handlers --------------------------------------------------------
+    # Handlers take *args: a client may send any number of arguments, and
+    # python-socketio also hands a client-sent "connect"/"disconnect" *event* to
+    # these same handlers, which must not be mistaken for the real thing.
+
+    async def on_connect(self, sid: str, environ: Any = None, auth: Any = None, *extra: Any) -> bool | None:
+        if sid in self.clients or not isinstance(environ, dict):
+            return None  # a client-sent "connect" event, not a connection
+        if self.phase == "over":
+            raise socketio.exceptions.ConnectionRefusedError({"code": "match_over", "detail": "The match is over."})
+        token = auth.get("token") if isinstance(auth, dict) else None
+        seat = None
+        if token is not None:
+            user_id = await sync_to_async(game_token_user_id)(token, match_id=self.info.id)
+            seat = self.info.seat_of(user_id)
+        if seat is None and self.spectator_count() >= self.settings.max_spectators:
+            raise socketio.exceptions.ConnectionRefusedError(
+                {"code": "spectators_full", "detail": "This match has as many spectators as it can take."}
+            )
+        if seat is not None:
+            previous = self.player_sid.get(seat.user_id)
+            self.player_sid[seat.user_id] = sid
+            if previous is not None:
+                self.clients.pop(previous, None)
+                asyncio.create_task(self._replace(previous))
+        self.clients[sid] = seat.user_id if seat else None
+        asyncio.create_task(self._welcome(sid, seat))
+        if not self.missing():
+            self.all_present.set()
+        return True
+
+    async def _welcome(self, sid: str, seat) -> None:
+        # Sent once the connection is complete: events emitted inside the connect
+        # handler would reach the client before its CONNECT packet.
+        for _ in range(50):
+            if self.sio.manager.is_connected(sid, "/"):
+                break
+            await asyncio.sleep(0.01)
+        await self.sio.emit(
+            wire.WELCOME,
+            {
+                "role": "player" if seat else "spectator",
+                "side": seat.side if seat else None,
+                "match": self.info.public(),
+                "field": self.config.field(),
+                "tick_rate": self.settings.tick_rate,
+                "snapshot_rate": self.settings.tick_rate / self.snapshot_every,
+                "phase": self.phase,
+                "state": self.snapshot(),
+                **self.presence(),
+            },
+            to=sid,
+        )
+        if seat:
+            await self.sio.emit(wire.PRESENCE, self.presence())
+
+    async def _replace(self, old_sid: str) -> None:
+        await self.sio.emit(
+            wire.ERROR, wire.error("replaced", "Another connection took over this player."), to=old_sid
+        )
+        await self.sio.disconnect(old_sid)
+
+    async def on_disconnect(self, sid: str, *args: Any) -> None:
+        if self.sio.manager.is_connected(sid, "/"):
+            await self._reject(sid, "reserved_event", "'disconnect' is reserved.")
+            return
+        user_id = self.clients.pop(sid, None)
+        if user_id is not None and self.player_sid.get(user_id) == sid:
+            del self.player_sid[user_id]
+            self.all_present.clear()
+            if self.phase != "over":
+                await self.sio.emit(wire.PRESENCE, self.presence())
+
+    async def on_input(self, sid: str, *args: Any) -> None:
+        user_id = self.clients.get(sid)
+        if user_id is None:
+            if sid in self.clients:
+                await self._reject(sid, "not_a_player", "Spectators cannot send input.")
+            return
+        parsed = wire.parse_input(args[0]) if len(args) == 1 else None
+        if parsed is None:
+            await self._reject(sid, "invalid_input", 'Expected {"seq": int, "move": -1|0|1}.')
+            return
+        if not self.limiters[user_id].allow(time.monotonic()):
+            return  # a flood: dropped silently, the game goes on
+        seat = self.info.seat_of(user_id)
+        self.inputs[seat.side].append(parsed)
+
+    async def on_ping(self, sid: str, *args: Any) -> dict[str, float]:
+        return {"t": time.monotonic()}
+
+    async def on_unknown(self, event: str, sid: str, *args: Any) -> None:
+        await self._reject(sid, "unknown_event", f"Unknown event {str(event)[:40]!r}.")
+
+    async def _reject(self, sid: str, code: str, detail: str) -> None:
+        logger.debug("rejected a message from %s: %s", sid, code)
+        await self.sio.emit(wire.ERROR, wire.error(code, detail), to=sid)
+
+    # --- the match -----------------------------------------------------------------
+
+    def request_shutdown(self, reason: str = "shutdown") -> None:
+        self.shutdown_reason = reason
+        self.shutdown.set()
+
+    async def run(self) -> Outcome:
+        """Serve the match from the first connection to the recorded result."""
+        heartbeat = asyncio.create_task(self._heartbeat())
+        try:
+            self.outcome = await self._run()
+        finally:
+            heartbeat.cancel()
+        await self._close()
+        return self.outcome
+
+    async def _run(self) -> Outcome:
+        if not await self._wait_for_players(self.settings.connect_timeout):
+            if self.shutdown.is_set():
+                return await self._cancel(self.shutdown_reason)
+            return await self._cancel(f"no_show: {', '.join(self.missing())}", public_reason="no_show")
+        await self.store.mark_playing()
+        while True:
+            if self.shutdown.is_set():
+                return await self._cancel(self.shutdown_reason)
+            if await self._countdown():
+                ended = await self._play()
+                if ended is not None:
+                    return ended
+            if self.shutdown.is_set():
+                continue
+            if not await self._pause():
+                return await self._forfeit()
+
+    async def _wait_for_players(self, timeout: float) -> bool:
+        """True once every player is connected; False on timeout or shutdown."""
+        waiters = {asyncio.create_task(self.all_present.wait()), asyncio.create_task(self.shutdown.wait())}
+        try:
+            await asyncio.wait(waiters, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in waiters:
+                task.cancel()
+        return self.all_present.is_set() and not self.shutdown.is_set()
+
+    async def _countdown(self) -> bool:
+        """Count down before (re)starting play; False if a player left meanwhile."""
+        self.phase = "countdown"
+        seconds = self.settings.countdown
+        await self.sio.emit(wire.COUNTDOWN, {"seconds": seconds})
+        await self.sio.emit(wire.STATE, self.snapshot())
+        deadline = asyncio.get_running_loop().time() + seconds
+        while (left := deadline - asyncio.get_running_loop().time()) > 0:
+            await asyncio.sleep(min(left, 0.05))
+            if self.missing() or self.shutdown.is_set():
+                return False
+        return True
+
+    async def _play(self) -> Outcome | None:
+        """Run the simulation; an Outcome when the match ends, None when it pauses."""
+        self.phase = "playing"
+        for queue in self.inputs.values():
+            queue.clear()  # intents sent during a pause or countdown are stale
+        next_snapshot = self.state.tick
+        result: list[tuple[str, str | None]] = []  # (reason, winner side)
+
+        def step(dt: float) -> bool:
+            moves = {}
+            for side, queue in self.inputs.items():
+                if queue:
+                    seq, move = queue.popleft()
+                    moves[side] = move
+                    self.acks[side] = seq
+            self.state, events = pong.step(self.state, moves, dt, self.config)
+            self.play_time += dt
+            for event in events:
+                if isinstance(event, pong.PointScored):
+                    self.outbox.append((wire.SCORE, {"side": event.side, "score": dict(event.score)}))
+                elif isinstance(event, pong.GameOver):
+                    result.append(("points", event.winner))
+                    return False
+            if self.play_time >= self.settings.max_duration:
+                result.append(("time_limit", _leader(self.state.score)))
+                return False
+            return not (self.missing() or self.shutdown.is_set())
+
+        async def after_batch() -> None:
+            nonlocal next_snapshot
+            outbox, self.outbox = self.outbox, []
+            for event, payload in outbox:
+                await self.sio.emit(event, payload)
+            if self.state.tick >= next_snapshot:
+                next_snapshot = self.state.tick + self.snapshot_every
+                await self.sio.emit(wire.STATE, self.snapshot())
+
+        stats = await run_fixed_timestep(step, after_batch, rate=self.settings.tick_rate)
+        self.loop_stats.steps += stats.steps
+        self.loop_stats.late_batches += stats.late_batches
+        self.loop_stats.dropped_steps += stats.dropped_steps
+        if not result:
+            return None
+        reason, winner_side = result[0]
+        if winner_side is None:  # a tie at the time limit: nobody won
+            return await self._cancel(reason)
+        return await self._finish(winner_side, reason)
+
+    async def _pause(self) -> bool:
+        """Wait for the missing players; False if the grace ran out."""
+        self.phase = "paused"
+        grace = self.settings.reconnect_grace
+        await self.sio.emit(wire.PAUSED, {"missing": self.missing(), "grace": grace})
+        return await self._wait_for_players(grace) or self.shutdown.is_set()
+
+    async def _forfeit(self) -> Outcome:
+        present = {self.info.seat_of(uid).side for uid in self.player_sid}
+        if len(present) != 1:
+            return await self._cancel("abandoned")
+        return await self._finish(present.pop(), "forfeit")
+
+    async def _finish(self, winner_side: str, reason: str) -> Outcome:
+        self.phase = "over"
+        score = dict(self.state.score)
+        await self.store.finish(score=score, winner_side=winner_side, reason=reason)
+        winner = next(s.username for s in self.info.seats if s.side == winner_side)
+        await self.sio.emit(wire.STATE, self.snapshot())
+        await self.sio.emit(wire.GAME_OVER, wire.game_over(winner, score, reason))
+        return Outcome("finished", reason, winner, score)
+
+    async def _cancel(self, reason: str, public_reason: str | None = None) -> Outcome:
+        self.phase = "over"
+        score = dict(self.state.score)
+        await self.store.cancel(reason=reason, score=score if any(score.values()) else None)
+        await self.sio.emit(wire.GAME_OVER, wire.game_over(None, score, public_reason or reason))
+        return Outcome("cancelled", reason, None, score)
+
+    async def _close(self) -> None:
+        await asyncio.sleep(FLUSH_DELAY)
+        for sid in list(self.clients):
+            try:
+                await self.sio.disconnect(sid)
+            except Exception:  # a socket already gone is not our problem any more
+                logger.debug("disconnect of %s failed", sid, exc_info=True)
+
+    async def _heartbeat(self) -> None:
+        while True:
+            try:
+                await self.store.heartbeat()
+            except Exception:
+                logger.warning("heartbeat write failed", exc_info=True)
+            await asyncio.sleep(self.settings.heartbeat_interval)
+
+
+def _leader(score: dict[str, int]) -> str | None:
+    left, right = score.get("left", 0), score.get("right", 0)
+    if left == right:
+        return None
+    return "left" if left > right else "right"

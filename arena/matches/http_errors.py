@@ -1,0 +1,64 @@
+"""Every HTTP error of the API in one JSON form: `{"error": code, "detail": message}`."""
+from __future__ import annotations
+
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.views import defaults
+from rest_framework import exceptions
+from rest_framework.response import Response
+
+from arena.matches.errors import ArenaError, error_body
+
+
+def _flatten(detail: object) -> str:
+    """Turn DRF's nested error details into one readable line."""
+    if isinstance(detail, dict):
+        return "; ".join(f"{key}: {_flatten(value)}" for key, value in detail.items())
+    if isinstance(detail, list):
+        return " ".join(_flatten(item) for item in detail)
+    return str(detail)
+
+
+_DRF_CODES = {
+    exceptions.NotAuthenticated: "not_authenticated",
+    exceptions.AuthenticationFailed: "not_authenticated",
+    exceptions.PermissionDenied: "permission_denied",
+    exceptions.NotFound: "not_found",
+    exceptions.MethodNotAllowed: "method_not_allowed",
+    exceptions.UnsupportedMediaType: "unsupported_media_type",
+    exceptions.ParseError: "invalid_request",
+    exceptions.ValidationError: "invalid_request",
+    exceptions.Throttled: "throttled",
+    exceptions.NotAcceptable: "not_acceptable",
+}
+
+
+def exception_handler(exc: Exception, context: dict) -> Response | None:
+    """DRF exception handler: every API error in the one JSON form."""
+    if isinstance(exc, ArenaError):
+        return Response(error_body(exc.code, exc.detail), status=exc.status_code)
+    if isinstance(exc, Http404):
+        return Response(error_body("not_found", "Not found."), status=404)
+    if isinstance(exc, exceptions.APIException):
+        code = next((c for cls, c in _DRF_CODES.items() if isinstance(exc, cls)), "error")
+        headers = {}
+        if isinstance(exc, (exceptions.NotAuthenticated, exceptions.AuthenticationFailed)):
+            headers["WWW-Authenticate"] = 'Token realm="api"'
+            status_code = 401
+        else:
+            status_code = exc.status_code
+        return Response(error_body(code, _flatten(exc.detail)), status=status_code, headers=headers)
+    return None
+
+
+def not_found(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    """404 handler: JSON under /api/, Django's page elsewhere."""
+    if request.path.startswith("/api/"):
+        return JsonResponse(error_body("not_found", "Not found."), status=404)
+    return defaults.page_not_found(request, exception)
+
+
+def server_error(request: HttpRequest) -> HttpResponse:
+    """500 handler: JSON under /api/, Django's page elsewhere."""
+    if request.path.startswith("/api/"):
+        return JsonResponse(error_body("server_error", "Internal server error."), status=500)
+    return defaults.server_error(request)

@@ -1,0 +1,62 @@
+"""Launch strategies: how a match gets its game-server process.
+
+The view never knows which strategy runs; it calls `get_launcher().launch(id)`.
+`GAME_SERVER_LAUNCHER` picks one by name:
+
+* ``subprocess`` — a fresh `python -m arena.gameserver <id>` per match (simple,
+  ~0.3 s of CPU per launch).
+* ``warm`` — a pre-imported zygote forks one child per match (milliseconds).
+
+Both read the child's stdout for the `Port: N` line and then stop listening.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cache
+from typing import Protocol
+from uuid import UUID
+
+from django.conf import settings
+from django.utils.module_loading import import_string
+
+
+@dataclass(frozen=True)
+class LaunchResult:
+    port: int
+    pid: int
+
+
+class LaunchError(Exception):
+    """A launch that did not produce a listening game server.
+
+    `code` is one of ``no_free_port``, ``launch_failed``, ``launch_timeout``.
+    """
+
+    def __init__(self, code: str, detail: str) -> None:
+        super().__init__(f"{code}: {detail}")
+        self.code = code
+        self.detail = detail
+
+
+class Launcher(Protocol):
+    def launch(self, match_id: UUID) -> LaunchResult:
+        """Start a game server for the match and return once it listens."""
+
+
+STRATEGIES = {
+    "subprocess": "arena.matches.launcher.process.SubprocessLauncher",
+    "warm": "arena.matches.launcher.warm.WarmLauncher",
+}
+
+
+@cache
+def _launcher(name: str) -> Launcher:
+    try:
+        path = STRATEGIES[name]
+    except KeyError:
+        raise LaunchError("launch_failed", f"unknown GAME_SERVER_LAUNCHER {name!r}") from None
+    return import_string(path)()
+
+
+def get_launcher() -> Launcher:
+    return _launcher(settings.GAME_SERVER_LAUNCHER)

@@ -1,0 +1,83 @@
+"""Pieces every launch strategy shares: the child's command, environment and log,
+and reading its stdout until the port line."""
+from __future__ import annotations
+
+import os
+import select
+import sys
+import time
+from pathlib import Path
+from uuid import UUID
+
+from django.conf import settings
+from django.db import connection
+
+from arena.gameserver.contract import ERROR_LINE_RE, PORT_LINE_RE
+from arena.matches.launcher import LaunchError
+
+MAX_STARTUP_OUTPUT = 64 * 1024
+
+
+def gameserver_command(match_id: UUID) -> list[str]:
+    return [sys.executable, "-m", "arena.gameserver", str(match_id)]
+
+
+def child_environment() -> dict[str, str]:
+    """The launcher's environment, plus the database it is really using.
+
+    The child must write to the same database as the process that created the
+    match (under tests that is the test database, whose name only the open
+    connection knows).
+    """
+    env = dict(os.environ)
+    env.setdefault("DJANGO_SETTINGS_MODULE", "arena.settings")
+    env["ARENA_DB_NAME"] = str(connection.settings_dict["NAME"])
+    env["PYTHONUNBUFFERED"] = "1"
+    return env
+
+
+def log_path(match_id: UUID) -> Path:
+    log_dir = Path(settings.GAME_SERVER_LOG_DIR)
+    log_dir.mkdir(parents=True, exist_ok=True)
+    return log_dir / f"{match_id}.log"
+
+
+def log_tail(path: Path, limit: int = 2000) -> str:
+    try:
+        with open(path, "rb") as f:
+            f.seek(0, os.SEEK_END)
+            f.seek(max(0, f.tell() - limit))
+            return f.read().decode("utf-8", "replace").strip()
+    except OSError:
+        return ""
+
+
+def read_port(fd: int, timeout: float) -> int:
+    """Read lines from `fd` until the port line; raise LaunchError otherwise.
+
+    Bounded in time (`timeout`) and in size; ends at EOF (the child died). Uses
+    poll() so a descriptor number above 1024 is fine.
+    """
+    deadline = time.monotonic() + timeout
+    poller = select.poll()
+    poller.register(fd, select.POLLIN | select.POLLHUP | select.POLLERR)
+    buffer = b""
+    while True:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise LaunchError("launch_timeout", f"no port within {timeout:g} s")
+        if not poller.poll(remaining * 1000):
+            continue
+        chunk = os.read(fd, 4096)
+        if not chunk:
+            raise LaunchError("launch_failed", "the game server exited before printing its port")
+        buffer += chunk
+        while b"\n" in buffer:
+            raw, buffer = buffer.split(b"\n", 1)
+            line = raw.decode("utf-8", "replace") + "\n"
+            if match := PORT_LINE_RE.match(line):
+                return int(match.group(1))
+            if match := ERROR_LINE_RE.match(line):
+                raise LaunchError(match.group(1), match.group(2).strip() or match.group(1))
+        if len(buffer) > MAX_STARTUP_OUTPUT:
+            raise LaunchError("launch_failed", "the game server wrote too much before its port")

@@ -1,0 +1,48 @@
+"""Reads of matches: what the API, the lobby and the game server look up."""
+from __future__ import annotations
+
+from uuid import UUID
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.db.models import QuerySet
+
+from arena.matches.errors import NotFound
+from arena.matches.models import Match, MatchPlayer
+from arena.matches.states import FINAL_STATUSES, LIVE_STATUSES
+
+
+def _with_players(qs: QuerySet[Match]) -> QuerySet[Match]:
+    return qs.select_related("winner").prefetch_related("players__user")
+
+
+def match_get(match_id: UUID | str) -> Match:
+    try:
+        return _with_players(Match.objects.all()).get(pk=match_id)
+    except (Match.DoesNotExist, ValueError):
+        raise NotFound(f"No match {match_id}.") from None
+
+
+def match_live_for_user(user: AbstractBaseUser) -> Match | None:
+    seat = MatchPlayer.objects.filter(user=user, live=True).values_list("match_id", flat=True).first()
+    return match_get(seat) if seat else None
+
+
+def matches_live(limit: int = 50) -> list[Match]:
+    return list(_with_players(Match.objects.filter(status__in=LIVE_STATUSES))[:limit])
+
+
+def matches_recent(limit: int = 20) -> list[Match]:
+    qs = Match.objects.filter(status__in=FINAL_STATUSES).order_by("-finished_at", "-created_at")
+    return list(_with_players(qs)[:limit])
+
+
+def match_seat(match: Match, user_id: int) -> MatchPlayer | None:
+    return next((p for p in match.players.all() if p.user_id == user_id), None)
+
+
+def match_score(match: Match) -> dict[str, int]:
+    """Points per side (a side's players share its points)."""
+    score = {"left": 0, "right": 0}
+    for player in match.players.all():
+        score[player.side] = max(score[player.side], player.score)
+    return score

@@ -1,0 +1,214 @@
+"""Writes to matches: the one code path for the API, the admin, the lobby and the
+game server.
+
+Every status change is a conditional UPDATE guarded by `states.TRANSITIONS`, so
+it applies at most once however many processes race for it (a final point and a
+forfeit, a retried save, a supervisor). A change that is not allowed any more
+returns False instead of overwriting a result.
+"""
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from collections.abc import Sequence
+from uuid import UUID
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from arena.matches import selectors
+from arena.matches.errors import IdConflict, InvalidRequest, LaunchFailed, PlayerBusy, UnknownPlayer
+from arena.matches.launcher import LaunchError, get_launcher
+from arena.matches.models import Match, MatchPlayer
+from arena.matches.states import FINAL_STATUSES, MatchStatus, sources_of
+from arena.notifications import publish
+
+logger = logging.getLogger("arena.matches")
+
+SIDES = ("left", "right")
+PLAYERS_PER_MATCH = 2
+POINTS_TO_WIN_RANGE = range(1, 22)
+DEFAULT_POINTS_TO_WIN = 5
+AWAIT_LAUNCH_POLL = 0.02
+
+
+# --- creation and launch -----------------------------------------------------------
+
+
+def match_create(
+    *,
+    usernames: Sequence[str],
+    points_to_win: int = DEFAULT_POINTS_TO_WIN,
+    match_id: UUID | None = None,
+    created_by: AbstractBaseUser | None = None,
+) -> tuple[Match, bool]:
+    """Create a match and launch its game server; return (match, created).
+
+    Returns only once the game server listens. A repeated `match_id` launches
+    nothing: it returns the existing match (waiting for its launch to end if it is
+    still under way), so clients may retry safely.
+    """
+    users = _players_for(usernames, points_to_win)
+    match, created = _match_insert(users, points_to_win, match_id, created_by)
+    if not created:
+        return _match_await_launch(match), False
+    match_launch(match.id)
+    return selectors.match_get(match.id), True
+
+
+def match_launch(match_id: UUID) -> None:
+    """Start the game server of a `launching` match; fail the match if it cannot."""
+    try:
+        result = get_launcher().launch(match_id)
+    except LaunchError as error:
+        match_fail(match_id, reason=f"{error.code}: {error.detail}"[:255])
+        raise LaunchFailed(error.detail, code=error.code) from None
+    if not match_mark_waiting(match_id, host=settings.GAME_SERVER_HOST, port=result.port, pid=result.pid):
+        # The match moved on already (e.g. the server failed it). Report what it is.
+        logger.warning("match %s left 'launching' before its launcher saw the port", match_id)
+    publish.match_ready(selectors.match_get(match_id))
+
+
+def _players_for(usernames: Sequence[str], points_to_win: int) -> list[AbstractBaseUser]:
+    if len(usernames) != PLAYERS_PER_MATCH:
+        raise InvalidRequest(f"A match needs exactly {PLAYERS_PER_MATCH} players.")
+    if len(set(usernames)) != len(usernames):
+        raise InvalidRequest("A player cannot face themselves.")
+    if points_to_win not in POINTS_TO_WIN_RANGE:
+        raise InvalidRequest("points_to_win must be between 1 and 21.")
+    found = {u.username: u for u in get_user_model().objects.filter(username__in=usernames, is_active=True)}
+    missing = [name for name in usernames if name not in found]
+    if missing:
+        raise UnknownPlayer(f"Unknown player(s): {', '.join(missing)}.")
+    return [found[name] for name in usernames]
+
+
+def _match_insert(
+    users: list[AbstractBaseUser], points_to_win: int, match_id: UUID | None, created_by
+) -> tuple[Match, bool]:
+    match_id = match_id or uuid.uuid4()
+    existing = Match.objects.filter(pk=match_id).first()
+    if existing is None:
+        try:
+            with transaction.atomic():
+                match = Match.objects.create(id=match_id, points_to_win=points_to_win, created_by=created_by)
+                MatchPlayer.objects.bulk_create(
+                    MatchPlayer(match=match, user=user, side=SIDES[seat % 2], seat=seat)
+                    for seat, user in enumerate(users)
+                )
+            logger.info("match %s created for %s", match.id, ", ".join(u.username for u in users))
+            return match, True
+        except IntegrityError:
+            existing = Match.objects.filter(pk=match_id).first()
+            if existing is None:
+                busy = list(
+                    MatchPlayer.objects.filter(user__in=users, live=True).values_list("user__username", flat=True)
+                )
+                raise PlayerBusy(f"Already in a live match: {', '.join(busy) or 'a player'}.") from None
+    existing = selectors.match_get(existing.pk)
+    if [p.user_id for p in existing.players.all()] != [u.pk for u in users] or existing.points_to_win != points_to_win:
+        raise IdConflict(f"Match {match_id} exists with other players or points_to_win.")
+    return existing, False
+
+
+def _match_await_launch(match: Match) -> Match:
+    """Wait (bounded) until another request's launch of this match is over."""
+    deadline = time.monotonic() + settings.GAME_SERVER_LAUNCH_TIMEOUT + 5
+    while match.status == MatchStatus.LAUNCHING:
+        if time.monotonic() > deadline:
+            raise LaunchFailed("The launch of this match is taking too long.", code="launch_timeout")
+        time.sleep(AWAIT_LAUNCH_POLL)
+        match = selectors.match_get(match.pk)
+    return match
+
+
+# --- life cycle -------------------------------------------------------------------
+
+
+def _transition(match_id: UUID | str, target: str, **fields) -> bool:
+    """Move a match to `target` if its current status allows it; True if it did."""
+    now = timezone.now()
+    if target in FINAL_STATUSES:
+        fields.setdefault("finished_at", now)
+    with transaction.atomic():
+        changed = Match.objects.filter(pk=match_id, status__in=sources_of(target)).update(status=target, **fields)
+        if changed and target in FINAL_STATUSES:
+            MatchPlayer.objects.filter(match_id=match_id).update(live=False)
+    if changed:
+        logger.info("match %s -> %s %s", match_id, target, fields.get("finish_reason", ""))
+    return bool(changed)
+
+
+def match_mark_waiting(match_id: UUID | str, *, host: str, port: int, pid: int) -> bool:
+    """The game server listens: store where, and wait for the players."""
+    now = timezone.now()
+    return _transition(match_id, MatchStatus.WAITING, host=host, port=port, pid=pid, heartbeat_at=now)
+
+
+def match_mark_playing(match_id: UUID | str) -> bool:
+    """Every player is connected: the game starts."""
+    changed = _transition(match_id, MatchStatus.PLAYING, started_at=timezone.now())
+    if changed:
+        publish.match_started(selectors.match_get(match_id))
+    return changed
+
+
+def match_finish(
+    match_id: UUID | str, *, score: dict[str, int], winner_side: str, reason: str = "points"
+) -> bool:
+    """Record the result of a played match, once; False if it already ended.
+
+    The caller (the game server) decides the winner: the side that reached
+    `points_to_win`, the leader at the time limit, or the side still present after
+    a forfeit.
+    """
+    if winner_side not in SIDES:
+        raise ValueError(f"winner_side must be one of {SIDES}")
+    with transaction.atomic():
+        winner_id = (
+            MatchPlayer.objects.filter(match_id=match_id, side=winner_side)
+            .order_by("seat")
+            .values_list("user_id", flat=True)
+            .first()
+        )
+        changed = _transition(
+            match_id, MatchStatus.FINISHED, finish_reason=reason, winner_id=winner_id, winner_side=winner_side
+        )
+        if changed:
+            _save_scores(match_id, score)
+    if changed:
+        publish.match_finished(selectors.match_get(match_id))
+    return changed
+
+
+def match_cancel(match_id: UUID | str, *, reason: str, score: dict[str, int] | None = None) -> bool:
+    """End a match without a winner (players missing, shutdown, tie at time limit)."""
+    with transaction.atomic():
+        changed = _transition(match_id, MatchStatus.CANCELLED, finish_reason=reason[:255])
+        if changed and score:
+            _save_scores(match_id, score)
+    if changed:
+        publish.match_cancelled(selectors.match_get(match_id))
+    return changed
+
+
+def match_fail(match_id: UUID | str, *, reason: str) -> bool:
+    """End a match because its game server could not start or died."""
+    changed = _transition(match_id, MatchStatus.FAILED, finish_reason=reason[:255])
+    if changed:
+        publish.match_failed(selectors.match_get(match_id))
+    return changed
+
+
+def match_heartbeat(match_id: UUID | str) -> None:
+    """The game server is alive (written every few seconds, one cheap UPDATE)."""
+    Match.objects.filter(pk=match_id).update(heartbeat_at=timezone.now())
+
+
+def _save_scores(match_id: UUID | str, score: dict[str, int]) -> None:
+    for side in SIDES:
+        MatchPlayer.objects.filter(match_id=match_id, side=side).update(score=max(0, int(score.get(side, 0))))

@@ -1,0 +1,42 @@
+"""Game tokens: the one place that says who may play a match.
+
+A game token is a signed, timestamped `{"u": user id, "m": match id}`: it cannot be
+forged without SECRET_KEY, expires after GAME_TOKEN_MAX_AGE, and names its match,
+so it is worthless for any other. A user's API token is accepted too, for scripts.
+"""
+from __future__ import annotations
+
+from uuid import UUID
+
+from django.conf import settings
+from django.core import signing
+
+_SALT = "arena.matches.game-token"
+
+
+def game_token_issue(*, user_id: int, match_id: UUID | str) -> str:
+    return signing.dumps({"u": user_id, "m": str(match_id)}, salt=_SALT, compress=False)
+
+
+def game_token_user_id(token: object, *, match_id: UUID | str) -> int | None:
+    """The user a token speaks for in this match, or None.
+
+    Only the match check is done here; whether that user plays the match is the
+    caller's business (it has the list of players).
+    """
+    if not isinstance(token, str) or not token or len(token) > 512:
+        return None
+    try:
+        data = signing.loads(token, salt=_SALT, max_age=settings.GAME_TOKEN_MAX_AGE)
+    except signing.BadSignature:  # includes SignatureExpired
+        return _api_token_user_id(token)
+    if not isinstance(data, dict) or data.get("m") != str(match_id):
+        return None
+    user_id = data.get("u")
+    return user_id if isinstance(user_id, int) else None
+
+
+def _api_token_user_id(key: str) -> int | None:
+    from rest_framework.authtoken.models import Token
+
+    return Token.objects.filter(key=key, user__is_active=True).values_list("user_id", flat=True).first()

@@ -1,0 +1,192 @@
+"""Django settings for Arena.
+
+Every setting a deployment may change comes from an environment variable whose
+default works on a laptop with nothing installed but Python: SQLite, in-memory
+channel layer, game servers on 127.0.0.1.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import dj_database_url
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+VAR_DIR = Path(os.environ.get("ARENA_VAR_DIR", BASE_DIR / "var"))
+
+
+def env_str(name: str, default: str) -> str:
+    return os.environ.get(name, default)
+
+
+def env_int(name: str, default: int) -> int:
+    return int(os.environ.get(name, default))
+
+
+def env_float(name: str, default: float) -> float:
+    return float(os.environ.get(name, default))
+
+
+def env_bool(name: str, default: bool) -> bool:
+    value = os.environ.get(name)
+    if value is None:
+        return default
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def env_list(name: str, default: str) -> list[str]:
+    return [item.strip() for item in os.environ.get(name, default).split(",") if item.strip()]
+
+
+SECRET_KEY = env_str("SECRET_KEY", "arena-development-key-change-me-in-production-0123456789")
+DEBUG = env_bool("DEBUG", True)
+ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "127.0.0.1,localhost,[::1],testserver")
+
+INSTALLED_APPS = [
+    "daphne",
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "rest_framework.authtoken",
+    "drf_spectacular",
+    "channels",
+    "arena.matches",
+    "arena.notifications",
+    "arena.web",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "arena.urls"
+WSGI_APPLICATION = "arena.wsgi.application"
+ASGI_APPLICATION = "arena.asgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+# --- Database -----------------------------------------------------------------
+# SQLite by default. Several processes (Django, every game server) write to it, so
+# WAL lets readers run beside the writer, the busy timeout makes writers queue
+# instead of failing, and IMMEDIATE transactions take the write lock up front so a
+# read-then-write transaction never dies with "database is locked" half-way.
+DATABASE_URL = env_str("DATABASE_URL", f"sqlite:///{VAR_DIR / 'arena.sqlite3'}")
+DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=0)}
+if os.environ.get("ARENA_DB_NAME"):
+    # Set by a launcher for its game servers: the database the launcher really uses.
+    DATABASES["default"]["NAME"] = os.environ["ARENA_DB_NAME"]
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    VAR_DIR.mkdir(parents=True, exist_ok=True)
+    DATABASES["default"]["OPTIONS"] = {
+        "timeout": 20,
+        "transaction_mode": "IMMEDIATE",
+        "init_command": "PRAGMA journal_mode=WAL;PRAGMA synchronous=NORMAL",
+    }
+    # Game servers are other processes: the test database must be a file they can open.
+    DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test-arena.sqlite3")}
+
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator", "OPTIONS": {"min_length": 3}},
+]
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = VAR_DIR / "static"
+STATICFILES_DIRS = [
+    ("vendor/socket.io-client", BASE_DIR / "node_modules" / "socket.io-client" / "dist"),
+]
+
+LOGIN_URL = "/login/"
+LOGIN_REDIRECT_URL = "/"
+LOGOUT_REDIRECT_URL = "/login/"
+CSRF_COOKIE_HTTPONLY = False  # the lobby's JS reads it to send X-CSRFToken
+
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "rest_framework.authentication.TokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "EXCEPTION_HANDLER": "arena.matches.http_errors.exception_handler",
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Arena API",
+    "DESCRIPTION": "Launch dedicated Pong game servers and read their results.",
+    "VERSION": "1",
+    "SERVE_INCLUDE_SCHEMA": False,
+}
+
+# --- Notifications ---------------------------------------------------------------
+REDIS_URL = env_str("REDIS_URL", "")
+if REDIS_URL:
+    CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "CONFIG": {"hosts": [REDIS_URL]},
+        }
+    }
+else:
+    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+
+# --- Game servers ----------------------------------------------------------------
+GAME_SERVER_MIN_PORT = env_int("GAME_SERVER_MIN_PORT", 25000)
+GAME_SERVER_MAX_PORT = env_int("GAME_SERVER_MAX_PORT", 25999)
+GAME_SERVER_HOST = env_str("GAME_SERVER_HOST", "127.0.0.1")  # what clients are told
+GAME_SERVER_BIND = env_str("GAME_SERVER_BIND", "127.0.0.1")  # the interface game servers listen on
+GAME_SERVER_LAUNCH_TIMEOUT = env_float("GAME_SERVER_LAUNCH_TIMEOUT", 10.0)
+GAME_SERVER_LAUNCHER = env_str("GAME_SERVER_LAUNCHER", "subprocess")
+GAME_SERVER_LOG_DIR = Path(env_str("GAME_SERVER_LOG_DIR", str(VAR_DIR / "log" / "gameserver")))
+GAME_PLAYER_CONNECT_TIMEOUT = env_float("GAME_PLAYER_CONNECT_TIMEOUT", 60.0)
+GAME_COUNTDOWN = env_float("GAME_COUNTDOWN", 3.0)
+GAME_TICK_RATE = env_int("GAME_TICK_RATE", 60)
+GAME_SNAPSHOT_RATE = env_int("GAME_SNAPSHOT_RATE", 30)
+GAME_TOKEN_MAX_AGE = env_int("GAME_TOKEN_MAX_AGE", 1800)
+GAME_RECONNECT_GRACE = env_float("GAME_RECONNECT_GRACE", 15.0)
+GAME_MAX_SPECTATORS = env_int("GAME_MAX_SPECTATORS", 1000)
+GAME_MAX_DURATION = env_float("GAME_MAX_DURATION", 900.0)
+GAME_CORS_ORIGINS = env_list("GAME_CORS_ORIGINS", "*")
+GAME_BOT_USERNAME = env_str("GAME_BOT_USERNAME", "bot")
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "loggers": {
+        "arena": {"handlers": ["console"], "level": env_str("ARENA_LOG_LEVEL", "INFO")},
+    },
+}

@@ -1,0 +1,13 @@
+from django.contrib import admin
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView
+
+urlpatterns = [
+    path("admin/", admin.site.urls),
+    path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
+    path("api/", include("arena.matches.urls")),
+    path("", include("arena.web.urls")),
+]
+
+handler404 = "arena.matches.http_errors.not_found"
+handler500 = "arena.matches.http_errors.server_error"
