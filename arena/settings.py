@@ -105,8 +105,9 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         "transaction_mode": "IMMEDIATE",
         "init_command": "PRAGMA journal_mode=WAL;PRAGMA synchronous=NORMAL",
     }
-    # Game servers are other processes: the test database must be a file they can open.
-    DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test-arena.sqlite3")}
+    # Game servers are other processes: the test database must be a file they can
+    # open (not SQLite's in-memory default), one per test run.
+    DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / f"test-arena-{os.getpid()}.sqlite3")}
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 

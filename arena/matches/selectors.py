@@ -17,7 +17,7 @@ def _with_players(qs: QuerySet[Match]) -> QuerySet[Match]:
 
 def match_get(match_id: UUID | str) -> Match:
     try:
-        return _with_players(Match.objects.all()).get(pk=match_id)
+        return _with_players(Match.objects.all()).get(pk=UUID(str(match_id)))
     except (Match.DoesNotExist, ValueError):
         raise NotFound(f"No match {match_id}.") from None
 

@@ -64,8 +64,9 @@ export function welcome(overrides = {}) {
     tick_rate: 60,
     snapshot_rate: 30,
     phase: "waiting",
-    state: null,
+    state: state(0),
     connected: ["alice"],
+    missing: ["bob"],
     ...overrides,
   };
 }

@@ -60,14 +60,45 @@ describe("welcome, presence, countdown", () => {
     close(net.view().countdown, 1.75);
     clock.advance(5);
     assert.equal(net.countdownRemaining(), 0);
-    socket.deliver("state", state(0));
+    socket.deliver("state", state(2));
     assert.equal(net.phase, "playing");
     assert.equal(net.view().countdown, null);
   });
 
+  test("the countdown's snapshot does not start play; the next tick does", () => {
+    const { net, socket, clock } = setup();
+    socket.deliver("presence", { connected: ["alice", "bob"], missing: [] });
+    socket.deliver("countdown", { seconds: 0.3 });
+    socket.deliver("state", state(0)); // the server repeats the current state
+    assert.equal(net.phase, "countdown");
+    clock.advance(0.3);
+    socket.deliver("state", state(1));
+    assert.equal(net.phase, "playing");
+  });
+
+  test("paused: waits for the missing player, then a new countdown", () => {
+    const { net, socket, clock } = setup();
+    socket.deliver("state", state(2));
+    socket.deliver("presence", { connected: ["alice"], missing: ["bob"] });
+    socket.deliver("paused", { missing: ["bob"], grace: 15 });
+    let v = net.view();
+    assert.equal(v.phase, "paused");
+    assert.deepEqual(v.missing, ["bob"]);
+    close(v.pause, 15);
+    clock.advance(4);
+    close(net.view().pause, 11);
+    socket.deliver("presence", { connected: ["alice", "bob"], missing: [] });
+    socket.deliver("countdown", { seconds: 3 });
+    socket.deliver("state", state(2));
+    assert.equal(net.phase, "countdown");
+    socket.deliver("state", state(3));
+    assert.equal(net.phase, "playing");
+    assert.equal(net.view().pause, null);
+  });
+
   test("game_over ends the game and stops inputs", () => {
     const { net, socket } = setup();
-    socket.deliver("state", state(0));
+    socket.deliver("state", state(2));
     socket.deliver("game_over", { winner: "alice", score: { left: 1, right: 0 }, reason: "points" });
     const v = net.view();
     assert.equal(v.phase, "over");
@@ -95,6 +126,25 @@ describe("inputs", () => {
         { seq: 3, move: -1 },
       ],
     );
+  });
+
+  test("an intent held through the countdown is sent again when play starts", () => {
+    const { net, socket, clock } = setup();
+    socket.deliver("countdown", { seconds: 1 });
+    net.setMove(-1); // the server drops inputs sent before play starts
+    assert.deepEqual(net.pending.map((i) => i.seq), [1]);
+    clock.advance(0.5);
+    close(net.predictedY(), 300, 1e-9, "no prediction before play");
+    clock.advance(0.5);
+    socket.deliver("state", state(1));
+    assert.equal(net.phase, "playing");
+    assert.deepEqual(socket.sentOf("input").map(([m]) => m), [
+      { seq: 1, move: -1 },
+      { seq: 2, move: -1 },
+    ]);
+    assert.deepEqual(net.pending.map((i) => i.seq), [2]);
+    clock.advance(0.1);
+    close(net.predictedY(), 260);
   });
 
   test("an intent held before the welcome is sent once we are a player", () => {
@@ -144,7 +194,8 @@ describe("integrateInputs", () => {
 describe("prediction and reconciliation", () => {
   function playing() {
     const ctx = setup();
-    ctx.socket.deliver("state", state(0, { paddles: { left: 300 } }));
+    ctx.socket.deliver("state", state(1, { paddles: { left: 300 } }));
+    assert.equal(ctx.net.phase, "playing");
     return ctx;
   }
 
@@ -234,7 +285,7 @@ describe("prediction and reconciliation", () => {
 
   test("without smoothing the correction snaps", () => {
     const ctx = setup({ options: { correctionSmoothing: 0 } });
-    ctx.socket.deliver("state", state(0, { paddles: { left: 300 } }));
+    ctx.socket.deliver("state", state(1, { paddles: { left: 300 } }));
     ctx.net.setMove(-1);
     ctx.clock.advance(0.1);
     ctx.socket.deliver("state", state(6, { paddles: { left: 250 }, acks: { left: 1 } }));
@@ -244,9 +295,9 @@ describe("prediction and reconciliation", () => {
   });
 
   test("the other paddle is not predicted", () => {
-    const { net, socket, clock } = playing();
-    for (let k = 1; k <= 6; k++) {
-      clock.advance(INTERVAL);
+    const { net, socket, clock } = setup({ welcomeOverrides: { phase: "playing", state: null } });
+    for (let k = 0; k <= 6; k++) {
+      if (k) clock.advance(INTERVAL);
       socket.deliver("state", state(k * 2, { paddles: { left: 300, right: 300 + k * 10 } }));
     }
     const v = net.view();
@@ -260,7 +311,7 @@ describe("interpolation", () => {
   // Snapshots of a ball moving right at 300 px/s, one every 1/30 s, each
   // arriving LATENCY after it was taken.
   function stream({ count, skip = [], vx = 300, vy = 0, y0 = 300 }) {
-    const ctx = setup({ welcomeOverrides: { role: "spectator", side: null } });
+    const ctx = setup({ welcomeOverrides: { role: "spectator", side: null, phase: "playing", state: null } });
     const { socket, clock } = ctx;
     const base = clock();
     const snap = (k) =>
@@ -374,7 +425,7 @@ describe("interpolation", () => {
   });
 
   test("a serve is not swept across the field", () => {
-    const ctx = setup({ welcomeOverrides: { role: "spectator", side: null } });
+    const ctx = setup({ welcomeOverrides: { role: "spectator", side: null, phase: "playing", state: null } });
     const { socket, clock } = ctx;
     socket.deliver("state", state(0, { ball: { x: 990, y: 300, vx: 300 } }));
     clock.advance(INTERVAL);
@@ -435,7 +486,7 @@ describe("round-trip time and statistics", () => {
 
   test("the measured RTT moves the prediction anchor", () => {
     const { net, socket, clock } = setup();
-    socket.deliver("state", state(0));
+    socket.deliver("state", state(1));
     net.recordRtt(0.2);
     net.setMove(1);
     clock.advance(0.3);
@@ -446,7 +497,7 @@ describe("round-trip time and statistics", () => {
 
   test("stats report the snapshot rate, the interpolation delay and corrections", () => {
     const { net, socket, clock } = setup();
-    for (let k = 0; k < 45; k++) {
+    for (let k = 1; k <= 45; k++) {
       socket.deliver("state", state(k * 2));
       clock.advance(INTERVAL);
     }

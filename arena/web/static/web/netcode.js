@@ -146,6 +146,7 @@ export class Netcode extends Emitter {
     this.countdown = null; // {seconds, at}
     this.gameOver = null;
     this.lastError = null;
+    this.paused = null; // {grace, at}
     this.score = { left: 0, right: 0 };
 
     // Snapshot buffer: {st (server seconds), tick, ball, paddles, score, acks, at}.
@@ -186,6 +187,7 @@ export class Netcode extends Emitter {
     s.on("countdown", (msg) => this.handleCountdown(msg));
     s.on("state", (msg) => this.handleState(msg));
     s.on("score", (msg) => this.handleScore(msg));
+    s.on("paused", (msg) => this.handlePaused(msg));
     s.on("game_over", (msg) => this.handleGameOver(msg));
     s.on("error", (msg) => this.handleError(msg));
     s.on("disconnect", (reason) => this.handleDisconnect(reason));
@@ -203,7 +205,9 @@ export class Netcode extends Emitter {
     if (msg.snapshot_rate > 0) this.snapshotRate = msg.snapshot_rate;
     this.phase = msg.phase || "waiting";
     this.gameOver = null;
+    this.paused = null;
     this.setConnected(Array.isArray(msg.connected) ? msg.connected : []);
+    if (Array.isArray(msg.missing)) this.missing = msg.missing.slice();
     // A (re)connection starts a new stream of snapshots and a new input queue.
     this.snapshots = [];
     this._arrivals = [];
@@ -249,6 +253,10 @@ export class Netcode extends Emitter {
     if (!Number.isFinite(st)) return;
     const newest = this.snapshots[this.snapshots.length - 1];
     if (newest && st <= newest.st) return; // duplicate or out of order: useless
+    // Ticks only advance while the game runs: a newer tick after a countdown or a
+    // pause means play has (re)started.
+    const starting = !fromWelcome && this.phase !== "over" && this.phase !== "playing" &&
+      (newest !== undefined || this.phase === "connecting");
 
     this._syncClock(now, st);
     const snap = {
@@ -264,13 +272,27 @@ export class Netcode extends Emitter {
     // Keep about a second of history; interpolation needs the last few only.
     const keepFrom = st - Math.max(1, this.renderDelay * 4);
     while (this.snapshots.length > 2 && this.snapshots[0].st < keepFrom) this.snapshots.shift();
-    if (!fromWelcome) {
-      this._arrivals.push(now);
-      if (this.phase !== "over") this.phase = "playing";
-    }
+    if (!fromWelcome) this._arrivals.push(now);
     this.score = snap.score;
+    if (starting) {
+      this.phase = "playing";
+      this.countdown = null;
+      this.paused = null;
+      this._startPlay();
+    }
     if (this.side) this._reconcile(snap, now);
     this._fire("state", snap);
+  }
+
+  // A player left during the game: play stops until they are back (then a new
+  // countdown) or until `grace` seconds have passed.
+  handlePaused(msg) {
+    if (this.phase === "over") return;
+    this.phase = "paused";
+    const grace = msg && Number(msg.grace);
+    this.paused = { grace: Number.isFinite(grace) ? grace : null, at: this.clock() };
+    if (msg && Array.isArray(msg.missing)) this.missing = msg.missing.slice();
+    this._fire("paused", msg);
   }
 
   handleScore(msg) {
@@ -393,12 +415,23 @@ export class Netcode extends Emitter {
     if (m === this.intent) return false;
     this.intent = m;
     if (this.role !== "player" || this.phase === "over") return false;
-    const now = this.clock();
-    this.seq += 1;
-    this.pending.push({ seq: this.seq, move: m, t: now });
-    if (this.pending.length > 512) this.pending.splice(0, this.pending.length - 512);
-    this.socket.emit("input", { seq: this.seq, move: m });
+    this._sendInput(m);
     return true;
+  }
+
+  _sendInput(move) {
+    this.seq += 1;
+    this.pending.push({ seq: this.seq, move, t: this.clock() });
+    if (this.pending.length > 512) this.pending.splice(0, this.pending.length - 512);
+    this.socket.emit("input", { seq: this.seq, move });
+  }
+
+  // Inputs sent before play (re)starts are not applied by the server: forget
+  // them, and send the intent still held again so that it counts.
+  _startPlay() {
+    this.pending = [];
+    this._ackedMove = 0;
+    if (this.role === "player" && this.intent !== 0) this._sendInput(this.intent);
   }
 
   // Raw predicted centre of the own paddle at client time `now` (no smoothing).
@@ -492,6 +525,11 @@ export class Netcode extends Emitter {
 
   // ---- what the renderer and the debug overlay read --------------------------
 
+  pauseRemaining(now = this.clock()) {
+    if (!this.paused || this.phase !== "paused" || this.paused.grace === null) return null;
+    return Math.max(0, this.paused.grace - (now - this.paused.at));
+  }
+
   countdownRemaining(now = this.clock()) {
     if (!this.countdown || this.phase !== "countdown") return null;
     return Math.max(0, this.countdown.seconds - (now - this.countdown.at));
@@ -533,6 +571,7 @@ export class Netcode extends Emitter {
       paddles,
       score: { ...this.score },
       countdown: this.countdownRemaining(now),
+      pause: this.pauseRemaining(now),
       connected: this.connected.slice(),
       missing: this.missing.slice(),
       gameOver: this.gameOver,

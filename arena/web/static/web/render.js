@@ -19,7 +19,6 @@ export const COLORS = {
 };
 
 const FONT = 'system-ui, -apple-system, "Segoe UI", Roboto, "DejaVu Sans", sans-serif';
-const MONO = 'ui-monospace, "SFMono-Regular", Menlo, "DejaVu Sans Mono", monospace';
 
 // Largest size with the field's aspect ratio that fits in `width` x `height`.
 export function fitAspect(width, height, fieldWidth = 1000, fieldHeight = 600) {
@@ -49,6 +48,12 @@ export function bannerFor(view) {
       const left = view.countdown;
       if (left === null || left === undefined) return { big: null, text: "Get ready" };
       return { big: left > 0.05 ? String(Math.ceil(left - 0.05)) : "Go!", text: "Get ready" };
+    }
+    case "paused": {
+      const who = view.missing && view.missing.length ? joinNames(view.missing) : "a player";
+      const left = view.pause;
+      const suffix = left === null || left === undefined ? "" : ` · ${Math.ceil(left)} s`;
+      return { big: null, text: `Paused: waiting for ${who}${suffix}` };
     }
     case "playing":
       if (view.missing && view.missing.length) {
@@ -186,7 +191,7 @@ export class Renderer {
       const x = side === "left" ? width / 2 - 60 : width / 2 + 60;
       ctx.textAlign = side === "left" ? "right" : "left";
       ctx.fillStyle = COLORS.score;
-      ctx.font = `700 72px ${MONO}`;
+      ctx.font = `700 76px ${FONT}`;
       ctx.fillText(String(view.score?.[side] ?? 0), x, 26);
       const name = view.players?.[side];
       if (name) {

@@ -1,0 +1,132 @@
+"""Shared fixtures: users, API clients, and clean-up of game-server processes.
+
+Integration tests run the real thing: the API launches real game-server processes
+that open the same (test) database and listen on real ports of 127.0.0.1.
+"""
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+
+import pytest
+from django.conf import settings
+from django.contrib.auth.models import Permission, User
+from rest_framework.authtoken.models import Token
+from rest_framework.test import APIClient
+
+# Settings the game-server children read from their environment, and this process
+# from django.conf.settings: fast countdowns and a port range of their own.
+TEST_GAME_ENV = {
+    "GAME_SERVER_MIN_PORT": "26000",
+    "GAME_SERVER_MAX_PORT": "26999",
+    "GAME_COUNTDOWN": "0.3",
+    "GAME_PLAYER_CONNECT_TIMEOUT": "20",
+    "GAME_SERVER_LAUNCH_TIMEOUT": "15",
+}
+
+
+def apply_game_settings(values: dict[str, str], monkeypatch: pytest.MonkeyPatch | None = None) -> None:
+    """Set game settings for this process and the game servers it launches."""
+    for name, value in values.items():
+        current = getattr(settings, name)
+        typed = type(current)(value) if not isinstance(current, list) else value.split(",")
+        if monkeypatch:
+            monkeypatch.setenv(name, value)
+            monkeypatch.setattr(settings, name, typed)
+        else:
+            os.environ[name] = value
+            setattr(settings, name, typed)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _game_settings():
+    apply_game_settings(TEST_GAME_ENV)
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # speed only
+    os.environ.setdefault("ARENA_LOG_LEVEL", "WARNING")
+
+
+@pytest.fixture
+def game_settings(monkeypatch):
+    """Override game settings for one test: game_settings(GAME_COUNTDOWN="1")."""
+
+    def apply(**values: str) -> None:
+        apply_game_settings({k: str(v) for k, v in values.items()}, monkeypatch)
+
+    return apply
+
+
+@pytest.fixture
+def users(db):
+    """alice, bob, carol (password = name) and ops, who may create matches."""
+    made = {name: User.objects.create_user(name, password=name) for name in ("alice", "bob", "carol", "dave")}
+    ops = User.objects.create_user("ops", password="ops")
+    ops.user_permissions.add(Permission.objects.get(codename="add_match", content_type__app_label="matches"))
+    made["ops"] = ops
+    return made
+
+
+def client_for(user: User | None) -> APIClient:
+    client = APIClient()
+    if user is not None:
+        client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.get_or_create(user=user)[0].key}")
+    return client
+
+
+@pytest.fixture
+def ops_api(users) -> APIClient:
+    return client_for(users["ops"])
+
+
+@pytest.fixture(autouse=True)
+def _no_stray_game_servers(request):
+    """Kill any game server a test left running (after the test, before the DB flush)."""
+    yield
+    if "django_db_setup" not in request.fixturenames:
+        return
+    from arena.matches.models import Match
+
+    try:
+        pids = list(Match.objects.exclude(pid=None).values_list("pid", flat=True))
+    except Exception:
+        return
+    for pid in pids:
+        try:
+            os.killpg(pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """SQLite leaves -wal/-shm files behind when the test database is deleted."""
+    test_name = settings.DATABASES["default"].get("TEST", {}).get("NAME")
+    if test_name and settings.DATABASES["default"]["ENGINE"].endswith("sqlite3"):
+        for suffix in ("-wal", "-shm"):
+            try:
+                os.remove(str(test_name) + suffix)
+            except FileNotFoundError:
+                pass
+
+
+def port_is_free(port: int, host: str = "127.0.0.1") -> bool:
+    with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
+def pid_alive(pid: int) -> bool:
+    """True while the process exists and is not a zombie."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().split(") ", 1)[1][0] != "Z"
+    except (FileNotFoundError, ProcessLookupError):
+        return False
+
+
+def run(coro):
+    return asyncio.run(coro)

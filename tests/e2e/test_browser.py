@@ -1,0 +1,214 @@
+"""Play and watch a match in real browsers (headless Chromium, Playwright).
+
+alice and bob sign in, alice challenges bob (first to 1 point), both land on the
+game page, carol watches it from the lobby's Spectate link. alice moves her paddle
+and all three screens show it; then nobody defends (both players keep out of the
+ball's way) so the ball scores, everyone sees the winner and the lobby lists the
+result. Screenshots go to docs/screenshots/.
+
+Positions are read from `window.__arena.view()`, what the page last drew, never
+from pixels. Needs /usr/bin/chromium (scripts/ensure-chromium.sh).
+"""
+from __future__ import annotations
+
+import os
+import re
+import time
+from pathlib import Path
+
+import pytest
+from django.contrib.auth import get_user_model
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-background-networking",
+    "--disable-gpu",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+VIEWPORT = {"width": 1280, "height": 800}
+PASSWORD = "arena-e2e-pw-1"
+PLAY_URL_RE = re.compile(r"/play/([0-9a-f-]{36})/$")
+
+if not os.path.exists(CHROMIUM):  # pragma: no cover - depends on the machine
+    pytest.skip(f"{CHROMIUM} is missing: run scripts/ensure-chromium.sh", allow_module_level=True)
+
+sync_api = pytest.importorskip("playwright.sync_api")
+
+
+def view(page) -> dict | None:
+    return page.evaluate("() => window.__arena && window.__arena.view()")
+
+
+def wait_for(predicate, timeout: float, what: str, interval: float = 0.05):
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        last = predicate()
+        if last:
+            return last
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what} (last: {last!r})")
+
+
+def sign_in(browser, base_url: str, username: str, errors: list):
+    context = browser.new_context(viewport=VIEWPORT)
+    page = context.new_page()
+    page.on("pageerror", lambda exc: errors.append(f"{username}: {exc}"))
+    page.goto(f"{base_url}/")
+    assert "/login/" in page.url, "the lobby needs a signed-in user"
+    page.fill("#id_username", username)
+    page.fill("#id_password", PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_url(f"{base_url}/")
+    page.wait_for_function("() => window.__arenaLobby && window.__arenaLobby.data() !== null")
+    return page
+
+
+class Dodger:
+    """Holds a player's keys so that their paddle stays out of the ball's way."""
+
+    def __init__(self, page, side: str):
+        self.page = page
+        self.side = side
+        self.held: str | None = None
+
+    def hold(self, key: str | None):
+        if key == self.held:
+            return
+        if self.held:
+            self.page.keyboard.up(self.held)
+        if key:
+            self.page.keyboard.down(key)
+        self.held = key
+
+    def step(self, v: dict):
+        ball = v.get("ball")
+        if v.get("phase") != "playing" or not ball:
+            self.hold(None)
+            return
+        paddle = v["paddles"][self.side]
+        # Keep 160 px between the paddle's centre and the ball's line, whichever
+        # way there is room to go.
+        gap = ball["y"] - paddle
+        if abs(gap) >= 160:
+            self.hold(None)
+        elif gap > 0:
+            self.hold("ArrowUp" if paddle > 80 else "ArrowDown")
+        else:
+            self.hold("ArrowDown" if paddle < 520 else "ArrowUp")
+
+
+def test_two_players_and_a_spectator(live_server):
+    users = get_user_model().objects
+    for name in ("alice", "bob", "carol"):
+        users.create_user(name, password=PASSWORD)
+    base = live_server.url
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    errors: list[str] = []
+
+    with sync_api.sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        try:
+            alice = sign_in(browser, base, "alice", errors)
+            bob = sign_in(browser, base, "bob", errors)
+            carol = sign_in(browser, base, "carol", errors)
+
+            # alice challenges bob, first to 1 point; both are sent to the game page.
+            alice.select_option("#points-to-win", "1")
+            alice.fill("#challenge-username", "bob")
+            alice.click("#challenge-button")
+            alice.wait_for_url(PLAY_URL_RE, timeout=20_000)
+            match_id = PLAY_URL_RE.search(alice.url).group(1)
+            bob.wait_for_url(f"{base}/play/{match_id}/", timeout=10_000)
+
+            # carol finds the match in her lobby and spectates it.
+            row = carol.locator(f'#live-matches tr[data-match-id="{match_id}"]')
+            row.wait_for(timeout=10_000)
+            assert "alice" in row.inner_text() and "bob" in row.inner_text()
+            carol.screenshot(path=str(SCREENSHOTS / "lobby.png"))
+            row.locator("a", has_text="Spectate").click()
+            carol.wait_for_url(f"{base}/watch/{match_id}/")
+
+            pages = {"alice": alice, "bob": bob, "carol": carol}
+            roles = {name: wait_for(lambda p=p: (view(p) or {}).get("role"), 15, f"{name}'s welcome")
+                     for name, p in pages.items()}
+            assert roles == {"alice": "player", "bob": "player", "carol": "spectator"}
+            assert view(alice)["side"] == "left" and view(bob)["side"] == "right"
+            assert view(carol)["players"] == {"left": "alice", "right": "bob"}
+
+            # The game starts after the countdown (the first serve waits a moment).
+            for name, p in pages.items():
+                wait_for(lambda p=p: (view(p) or {}).get("phase") == "playing", 20, f"{name}: playing")
+
+            # alice moves up: at once on her screen, soon on bob's and carol's.
+            start = {name: view(p)["paddles"]["left"] for name, p in pages.items()}
+            alice.keyboard.down("ArrowUp")
+            wait_for(lambda: view(alice)["paddles"]["left"] < start["alice"] - 60, 2, "alice's own paddle to move")
+            time.sleep(0.15)
+            alice.keyboard.up("ArrowUp")
+            moved_to = view(alice)["paddles"]["left"]
+            assert moved_to < start["alice"] - 60
+            for name in ("bob", "carol"):
+                wait_for(
+                    lambda p=pages[name]: view(p)["paddles"]["left"] < start[name] - 60,
+                    3,
+                    f"alice's paddle to move on {name}'s screen",
+                )
+
+            # A frame of the running game, with the network statistics (D) shown.
+            alice.keyboard.press("d")
+            alice.wait_for_selector("#debug:not([hidden])")
+            assert "RTT" in alice.inner_text("#debug")
+            if view(alice)["phase"] == "playing":
+                alice.screenshot(path=str(SCREENSHOTS / "game.png"))
+            alice.keyboard.press("d")
+
+            # Nobody defends: both players keep their paddle away from the ball.
+            dodgers = {"alice": Dodger(alice, "left"), "bob": Dodger(bob, "right")}
+            deadline = time.monotonic() + 90
+            while True:
+                views = {name: view(pages[name]) for name in dodgers}
+                if all(v["phase"] == "over" for v in views.values()):
+                    break
+                assert time.monotonic() < deadline, f"match did not end: {views}"
+                for name, d in dodgers.items():
+                    d.step(views[name])
+                time.sleep(0.03)
+            for d in dodgers.values():
+                d.hold(None)
+
+            # Everyone sees the same winner, with the panel back to the lobby.
+            results = {}
+            for name, p in pages.items():
+                p.wait_for_selector("#game-over:not([hidden])", timeout=10_000)
+                results[name] = view(p)["gameOver"]
+            winners = {r["winner"] for r in results.values()}
+            assert len(winners) == 1, results
+            winner = winners.pop()
+            assert winner in ("alice", "bob")
+            loser = "bob" if winner == "alice" else "alice"
+            assert results["carol"]["score"] in ({"left": 1, "right": 0}, {"left": 0, "right": 1})
+            assert pages[winner].inner_text("#game-over-title") == "You win!"
+            assert winner in pages[loser].inner_text("#game-over-title")
+            assert winner in carol.inner_text("#game-over-title")
+            alice.screenshot(path=str(SCREENSHOTS / "game-over.png"))
+
+            # Back in the lobby, the result is listed.
+            alice.click("#back-to-lobby")
+            alice.wait_for_url(f"{base}/")
+            result_row = alice.locator(f'#recent-matches tr[data-match-id="{match_id}"]')
+            result_row.wait_for(timeout=10_000)
+            assert result_row.get_attribute("data-status") == "finished"
+            assert f"{winner} won" in result_row.inner_text()
+            assert alice.locator(f'#live-matches tr[data-match-id="{match_id}"]').count() == 0
+        finally:
+            browser.close()
+
+    assert not errors, errors
+    assert (SCREENSHOTS / "game.png").exists(), "the game ended before a screenshot could be taken"
