@@ -59,7 +59,11 @@ async def play(host: str, port: int, token: str) -> dict:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m arena.bot", description=__doc__.splitlines()[0])
     parser.add_argument("--match", required=True, help="match id")
-    parser.add_argument("--token", help="a game token or API token (or use --username/--password)")
+    parser.add_argument(
+        "--token",
+        default=os.environ.get("ARENA_BOT_TOKEN"),
+        help="a game token or API token (default: $ARENA_BOT_TOKEN; or use --username/--password)",
+    )
     parser.add_argument("--username")
     parser.add_argument("--password")
     parser.add_argument("--host", help="game server host (skips the API lookup, with --port and --token)")

@@ -55,6 +55,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "channels",
     "arena.matches",
+    "arena.lobby",
     "arena.notifications",
     "arena.web",
 ]
@@ -179,6 +180,8 @@ GAME_TOKEN_MAX_AGE = env_int("GAME_TOKEN_MAX_AGE", 1800)
 GAME_RECONNECT_GRACE = env_float("GAME_RECONNECT_GRACE", 15.0)
 GAME_MAX_SPECTATORS = env_int("GAME_MAX_SPECTATORS", 1000)
 GAME_MAX_DURATION = env_float("GAME_MAX_DURATION", 900.0)
+GAME_HEARTBEAT_INTERVAL = env_float("GAME_HEARTBEAT_INTERVAL", 3.0)
+GAME_HEARTBEAT_TIMEOUT = env_float("GAME_HEARTBEAT_TIMEOUT", 15.0)
 GAME_CORS_ORIGINS = env_list("GAME_CORS_ORIGINS", "*")
 GAME_BOT_USERNAME = env_str("GAME_BOT_USERNAME", "bot")
 

@@ -6,6 +6,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/", include("arena.matches.urls")),
+    path("api/", include("arena.lobby.urls")),
     path("", include("arena.web.urls")),
 ]
 

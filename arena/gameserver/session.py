@@ -56,6 +56,7 @@ class GameSettings:
             reconnect_grace=s.GAME_RECONNECT_GRACE,
             max_spectators=s.GAME_MAX_SPECTATORS,
             max_duration=s.GAME_MAX_DURATION,
+            heartbeat_interval=s.GAME_HEARTBEAT_INTERVAL,
             cors_origins="*" if origins == ["*"] else tuple(origins),
         )
 

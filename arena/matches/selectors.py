@@ -27,6 +27,10 @@ def match_live_for_user(user: AbstractBaseUser) -> Match | None:
     return match_get(seat) if seat else None
 
 
+def users_in_live_matches() -> set[int]:
+    return set(MatchPlayer.objects.filter(live=True).values_list("user_id", flat=True))
+
+
 def matches_live(limit: int = 50) -> list[Match]:
     return list(_with_players(Match.objects.filter(status__in=LIVE_STATUSES))[:limit])
 

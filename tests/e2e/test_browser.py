@@ -146,27 +146,34 @@ def test_two_players_and_a_spectator(live_server):
             for name, p in pages.items():
                 wait_for(lambda p=p: (view(p) or {}).get("phase") == "playing", 20, f"{name}: playing")
 
+            # Network statistics on alice's screen (D), for the screenshot below.
+            alice.keyboard.press("d")
+            alice.wait_for_selector("#debug:not([hidden])")
+
             # alice moves up: at once on her screen, soon on bob's and carol's.
             start = {name: view(p)["paddles"]["left"] for name, p in pages.items()}
             alice.keyboard.down("ArrowUp")
             wait_for(lambda: view(alice)["paddles"]["left"] < start["alice"] - 60, 2, "alice's own paddle to move")
             time.sleep(0.15)
             alice.keyboard.up("ArrowUp")
-            moved_to = view(alice)["paddles"]["left"]
-            assert moved_to < start["alice"] - 60
+            assert view(alice)["paddles"]["left"] < start["alice"] - 60
             for name in ("bob", "carol"):
                 wait_for(
                     lambda p=pages[name]: view(p)["paddles"]["left"] < start[name] - 60,
                     3,
                     f"alice's paddle to move on {name}'s screen",
                 )
-
-            # A frame of the running game, with the network statistics (D) shown.
-            alice.keyboard.press("d")
-            alice.wait_for_selector("#debug:not([hidden])")
             assert "RTT" in alice.inner_text("#debug")
-            if view(alice)["phase"] == "playing":
-                alice.screenshot(path=str(SCREENSHOTS / "game.png"))
+
+            # A frame of the running game, once the ball is on its way.
+            wait_for(
+                lambda: (lambda v: v["phase"] != "playing" or (v["ball"] and abs(v["ball"]["x"] - 500) > 80))(view(alice)),
+                5,
+                "the serve",
+            )
+            shot = view(alice)
+            assert shot["phase"] == "playing", f"the point was over before a screenshot: {shot}"
+            alice.screenshot(path=str(SCREENSHOTS / "game.png"))
             alice.keyboard.press("d")
 
             # Nobody defends: both players keep their paddle away from the ball.
@@ -211,4 +218,3 @@ def test_two_players_and_a_spectator(live_server):
             browser.close()
 
     assert not errors, errors
-    assert (SCREENSHOTS / "game.png").exists(), "the game ended before a screenshot could be taken"

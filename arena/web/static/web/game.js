@@ -48,10 +48,11 @@ function currentView(now) {
     view = netcode.view(now);
   } else {
     const h = DEFAULT_FIELD.height;
+    const seat = page.match && (page.match.players || []).find((p) => p.username === page.me);
     view = {
       phase: page.phase,
-      role: page.mode === "watch" ? "spectator" : null,
-      side: null,
+      role: page.mode === "watch" ? "spectator" : seat ? "player" : page.match ? "spectator" : null,
+      side: page.mode !== "watch" && seat ? seat.side : null,
       field: DEFAULT_FIELD,
       players: { left: null, right: null },
       ball: null,
@@ -328,6 +329,7 @@ window.__arena = {
   // What the last animation frame drew: paddles, ball, score, phase, banner…
   view: () => renderer.lastDrawn,
   stats: () => (netcode ? netcode.stats() : null),
+  netcode: () => netcode,
   page: () => ({ phase: page.phase, notice: page.notice, over: page.over, mode: page.mode }),
   toggleDebug,
 };

@@ -121,7 +121,7 @@ export class Netcode extends Emitter {
     delaySnapshots = 2,
     maxExtrapolation = 0.2,
     correctionSmoothing = 0.06,
-    correctionThreshold = 1,
+    correctionThreshold = 2,
   } = {}) {
     super();
     if (!socket || typeof socket.on !== "function" || typeof socket.emit !== "function") {

@@ -254,12 +254,13 @@ export class Renderer {
     if (banner.big) {
       ctx.fillStyle = COLORS.text;
       ctx.font = `800 150px ${FONT}`;
-      ctx.fillText(banner.big, cx, cy - 10);
+      ctx.fillText(banner.big, cx, cy - 20);
     }
     if (banner.text) {
+      // Below the centre, where the ball waits for its serve.
       ctx.font = `600 30px ${FONT}`;
       const w = ctx.measureText(banner.text).width + 56;
-      const y = banner.big ? cy + 110 : cy;
+      const y = banner.big ? cy + 110 : cy + 90;
       ctx.fillStyle = "rgba(7, 10, 16, 0.78)";
       roundRect(ctx, cx - w / 2, y - 30, w, 60, 30);
       ctx.fill();

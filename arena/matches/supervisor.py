@@ -1,0 +1,52 @@
+"""Finding matches whose game server is gone.
+
+A game server writes `heartbeat_at` every few seconds while it runs. A live match
+whose heartbeat is older than GAME_HEARTBEAT_TIMEOUT lost its server (killed,
+crashed, host rebooted): it is failed so that its players are free again. A
+match stuck in `launching` past the launch timeout (its launcher died half-way) is
+failed the same way.
+"""
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+from uuid import UUID
+
+from django.conf import settings
+from django.db.models import Q
+from django.utils import timezone
+
+from arena.matches import services
+from arena.matches.models import Match
+from arena.matches.states import MatchStatus
+
+logger = logging.getLogger("arena.supervisor")
+
+
+def find_lost_matches(now=None) -> list[tuple[UUID, str]]:
+    now = now or timezone.now()
+    heartbeat_limit = now - timedelta(seconds=settings.GAME_HEARTBEAT_TIMEOUT)
+    launch_limit = now - timedelta(seconds=settings.GAME_SERVER_LAUNCH_TIMEOUT + settings.GAME_HEARTBEAT_TIMEOUT)
+    lost = Match.objects.filter(
+        Q(status__in=[MatchStatus.WAITING, MatchStatus.PLAYING])
+        & (Q(heartbeat_at__lt=heartbeat_limit) | Q(heartbeat_at=None, created_at__lt=heartbeat_limit))
+        | Q(status=MatchStatus.LAUNCHING, created_at__lt=launch_limit)
+    ).values_list("id", "status", "heartbeat_at")
+    found = []
+    for match_id, status, heartbeat in lost:
+        if status == MatchStatus.LAUNCHING:
+            found.append((match_id, "server_lost: launch never completed"))
+        else:
+            age = (now - heartbeat).total_seconds() if heartbeat else None
+            found.append((match_id, f"server_lost: no heartbeat for {age:.0f} s" if age else "server_lost"))
+    return found
+
+
+def supervise_once() -> list[UUID]:
+    """Fail every match whose server is gone; the ids failed now."""
+    failed = []
+    for match_id, reason in find_lost_matches():
+        if services.match_fail(match_id, reason=reason):
+            logger.warning("match %s failed: %s", match_id, reason)
+            failed.append(match_id)
+    return failed
