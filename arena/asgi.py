@@ -1,4 +1,8 @@
-"""ASGI entry point: HTTP (Django) and the notification WebSocket (Channels)."""
+"""ASGI entry point: HTTP (Django) and the notification WebSocket (Channels).
+
+`daphne` comes first in INSTALLED_APPS, so `manage.py runserver` serves this same
+application; in production run `daphne arena.asgi:application`.
+"""
 import os
 
 from django.core.asgi import get_asgi_application
@@ -8,4 +12,6 @@ django_asgi_app = get_asgi_application()
 
 from channels.routing import ProtocolTypeRouter  # noqa: E402  (needs Django set up)
 
-application = ProtocolTypeRouter({"http": django_asgi_app})
+from arena.notifications.routing import websocket_application  # noqa: E402
+
+application = ProtocolTypeRouter({"http": django_asgi_app, "websocket": websocket_application()})

@@ -87,6 +87,7 @@ class GameClient:
         for event in SERVER_EVENTS:
             self.sio.on(event, self._recorder(event))
         self.sio.on("disconnect", self._recorder("disconnect"))
+        self.sio.on("connect_error", self._recorder("connect_error"))  # why a connection was refused
 
     def _recorder(self, event: str) -> Callable[..., Any]:
         async def record(*args: Any) -> None:

@@ -9,6 +9,7 @@ import asyncio
 import os
 import signal
 import socket
+import time
 
 import pytest
 from django.conf import settings
@@ -96,6 +97,9 @@ def _no_stray_game_servers(request):
             os.killpg(pid, signal.SIGKILL)
         except (ProcessLookupError, PermissionError):
             pass
+    deadline = time.monotonic() + 3
+    while any(pid_alive(pid) for pid in pids) and time.monotonic() < deadline:
+        time.sleep(0.02)
 
 
 def pytest_sessionfinish(session, exitstatus):
@@ -130,3 +134,17 @@ def pid_alive(pid: int) -> bool:
 
 def run(coro):
     return asyncio.run(coro)
+
+
+async def db_call(fn, *args, **kwargs):
+    """Run an ORM call from async test code, closing the worker thread's connection."""
+    from asgiref.sync import sync_to_async
+    from django.db import connection
+
+    def call():
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            connection.close()
+
+    return await sync_to_async(call)()

@@ -152,16 +152,14 @@ class GameSession:
         if sid in self.clients or not isinstance(environ, dict):
             return None  # a client-sent "connect" event, not a connection
         if self.phase == "over":
-            raise socketio.exceptions.ConnectionRefusedError({"code": "match_over", "detail": "The match is over."})
+            raise _refusal("match_over", "The match is over.")
         token = auth.get("token") if isinstance(auth, dict) else None
         seat = None
         if token is not None:
             user_id = await sync_to_async(game_token_user_id)(token, match_id=self.info.id)
             seat = self.info.seat_of(user_id)
         if seat is None and self.spectator_count() >= self.settings.max_spectators:
-            raise socketio.exceptions.ConnectionRefusedError(
-                {"code": "spectators_full", "detail": "This match has as many spectators as it can take."}
-            )
+            raise _refusal("spectators_full", "This match has as many spectators as it can take.")
         if seat is not None:
             previous = self.player_sid.get(seat.user_id)
             self.player_sid[seat.user_id] = sid
@@ -390,6 +388,11 @@ class GameSession:
             except Exception:
                 logger.warning("heartbeat write failed", exc_info=True)
             await asyncio.sleep(self.settings.heartbeat_interval)
+
+
+def _refusal(code: str, detail: str) -> socketio.exceptions.ConnectionRefusedError:
+    """A refused connection: the client's connect_error gets {message, data: {code, detail}}."""
+    return socketio.exceptions.ConnectionRefusedError(detail, wire.error(code, detail))
 
 
 def _leader(score: dict[str, int]) -> str | None:

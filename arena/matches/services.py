@@ -67,10 +67,11 @@ def match_launch(match_id: UUID) -> None:
     except LaunchError as error:
         match_fail(match_id, reason=f"{error.code}: {error.detail}"[:255])
         raise LaunchFailed(error.detail, code=error.code) from None
-    if not match_mark_waiting(match_id, host=settings.GAME_SERVER_HOST, port=result.port, pid=result.pid):
-        # The match moved on already (e.g. the server failed it). Report what it is.
-        logger.warning("match %s left 'launching' before its launcher saw the port", match_id)
-    publish.match_ready(selectors.match_get(match_id))
+    with transaction.atomic():  # the event commits with the change (see arena.notifications)
+        if not match_mark_waiting(match_id, host=settings.GAME_SERVER_HOST, port=result.port, pid=result.pid):
+            # The match moved on already (e.g. the server failed it). Report what it is.
+            logger.warning("match %s left 'launching' before its launcher saw the port", match_id)
+        publish.match_ready(selectors.match_get(match_id))
 
 
 def _players_for(usernames: Sequence[str], points_to_win: int) -> list[AbstractBaseUser]:
@@ -151,9 +152,10 @@ def match_mark_waiting(match_id: UUID | str, *, host: str, port: int, pid: int) 
 
 def match_mark_playing(match_id: UUID | str) -> bool:
     """Every player is connected: the game starts."""
-    changed = _transition(match_id, MatchStatus.PLAYING, started_at=timezone.now())
-    if changed:
-        publish.match_started(selectors.match_get(match_id))
+    with transaction.atomic():
+        changed = _transition(match_id, MatchStatus.PLAYING, started_at=timezone.now())
+        if changed:
+            publish.match_started(selectors.match_get(match_id))
     return changed
 
 
@@ -180,8 +182,7 @@ def match_finish(
         )
         if changed:
             _save_scores(match_id, score)
-    if changed:
-        publish.match_finished(selectors.match_get(match_id))
+            publish.match_finished(selectors.match_get(match_id))
     return changed
 
 
@@ -191,16 +192,17 @@ def match_cancel(match_id: UUID | str, *, reason: str, score: dict[str, int] | N
         changed = _transition(match_id, MatchStatus.CANCELLED, finish_reason=reason[:255])
         if changed and score:
             _save_scores(match_id, score)
-    if changed:
-        publish.match_cancelled(selectors.match_get(match_id))
+        if changed:
+            publish.match_cancelled(selectors.match_get(match_id))
     return changed
 
 
 def match_fail(match_id: UUID | str, *, reason: str) -> bool:
     """End a match because its game server could not start or died."""
-    changed = _transition(match_id, MatchStatus.FAILED, finish_reason=reason[:255])
-    if changed:
-        publish.match_failed(selectors.match_get(match_id))
+    with transaction.atomic():
+        changed = _transition(match_id, MatchStatus.FAILED, finish_reason=reason[:255])
+        if changed:
+            publish.match_failed(selectors.match_get(match_id))
     return changed
 
 

@@ -136,8 +136,9 @@ def test_two_players_and_a_spectator(live_server):
             carol.wait_for_url(f"{base}/watch/{match_id}/")
 
             pages = {"alice": alice, "bob": bob, "carol": carol}
-            roles = {name: wait_for(lambda p=p: (view(p) or {}).get("role"), 15, f"{name}'s welcome")
-                     for name, p in pages.items()}
+            for name, p in pages.items():
+                wait_for(lambda p=p: (view(p) or {}).get("live"), 15, f"{name}'s welcome from the game server")
+            roles = {name: view(p)["role"] for name, p in pages.items()}
             assert roles == {"alice": "player", "bob": "player", "carol": "spectator"}
             assert view(alice)["side"] == "left" and view(bob)["side"] == "right"
             assert view(carol)["players"] == {"left": "alice", "right": "bob"}

@@ -5,14 +5,13 @@ import asyncio
 import time
 
 import pytest
-from asgiref.sync import sync_to_async
 
 from arena.client import GameClient
 from arena.gameserver import wire
 from arena.matches.models import Match
 from arena.matches.states import MatchStatus
 from arena.matches.tokens import game_token_issue
-from tests.conftest import client_for, pid_alive, port_is_free, run
+from tests.conftest import client_for, db_call, pid_alive, port_is_free, run
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
 HOST = "127.0.0.1"
@@ -107,7 +106,7 @@ def test_full_match_is_played_broadcast_and_recorded(ops_api, users):
         assert overs[0]["winner"] in {"alice", "bob"}
         assert sorted(overs[0]["score"].values()) == [0, 1]
         # the result was saved before game_over was sent
-        saved = await sync_to_async(Match.objects.get)(pk=match_id)
+        saved = await db_call(Match.objects.get, pk=match_id)
         assert saved.status == MatchStatus.FINISHED
         assert any(name == wire.SCORE for name, _ in carol.history)
         for client in (alice, bob, carol, mallory):

@@ -9,6 +9,7 @@ import time
 import uuid
 
 import pytest
+from django.db import connection
 
 from arena.matches.launcher import process
 from arena.matches.models import Match
@@ -123,8 +124,11 @@ def test_concurrent_retries_of_one_id_launch_once(ops_api, users):
 
     def attempt():
         client = client_for(users["ops"])
-        response = client.put("/api/match", {"players": ["alice", "bob"], "id": match_id}, format="json")
-        results.append((response.status_code, response.json()))
+        try:
+            response = client.put("/api/match", {"players": ["alice", "bob"], "id": match_id}, format="json")
+            results.append((response.status_code, response.json()))
+        finally:
+            connection.close()  # this thread's own connection
 
     threads = [threading.Thread(target=attempt) for _ in range(8)]
     for t in threads:

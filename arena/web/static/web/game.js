@@ -72,6 +72,7 @@ function currentView(now) {
   }
   const fromMatch = playersFromMatch(page.match);
   view.players = { left: view.players.left || fromMatch.left, right: view.players.right || fromMatch.right };
+  view.live = Boolean(netcode && netcode.role); // welcomed by the game server
   view.notice = view.phase === "over" ? null : page.notice;
   view.me = page.me;
   return view;

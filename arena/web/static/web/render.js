@@ -153,6 +153,7 @@ export class Renderer {
     this.frames += 1;
     this.lastDrawn = {
       frame: this.frames,
+      live: Boolean(view.live),
       phase: view.phase,
       role: view.role,
       side: view.side,

@@ -1,0 +1,315 @@
+"""The zygote: a game-server process that pays the start-up cost once and forks
+one child per match.
+
+`python -m arena.gameserver.zygote <fd>` is started by the warm launcher
+(`arena.matches.launcher.warm`) with the environment a plain game server would get,
+and with one end of a `SOCK_SEQPACKET` socket pair as file descriptor `<fd>`: the
+*control socket*. It runs `arena.gameserver.main.prepare()` (Django set-up, every
+import a match needs), closes every database connection, calls `gc.collect()` and
+`gc.freeze()`, says it is ready, and then waits for requests.
+
+Control protocol, one JSON object per message:
+
+* zygote -> launcher, once: ``{"ready": <zygote pid>}``.
+* launcher -> zygote: ``{"match": "<id>"}`` with three descriptors attached
+  (`SCM_RIGHTS`): the write end of a pipe that becomes the child's stdout, the
+  per-match log file that becomes its stderr, and one end of a fresh socket pair
+  for the answer (one per launch, so concurrent launches never share a reply).
+* zygote -> launcher, on that reply socket: ``{"pid": N}`` at once (or
+  ``{"error": "..."}`` if it could not fork), then ``{"exit": code}`` if the child
+  exits while the launcher still holds the reply socket (a failed start). The
+  launcher closes it once it has the port line; the zygote then forgets it.
+
+The child starts clean: its own session (`setsid`), the signal dispositions and
+mask of a fresh interpreter, stdin on /dev/null, stdout on the launcher's pipe
+(the `Port: N` contract is unchanged), stderr on the match log, none of the
+zygote's descriptors, no database connection (they were closed before the fork and
+Django opens its own on first use), no other thread (the zygote never starts one,
+so no lock can be inherited held) and a fresh event loop (`serve()` calls
+`asyncio.run`). Then it runs `serve(match_id)` and `os._exit`s with its code.
+
+Lifetime: the zygote reaps every child it forks (SIGCHLD wakes its poll loop). It
+lives as long as the launcher's end of the control socket: when that end closes -
+the Django process exited or crashed, or retired this zygote - the zygote accepts
+no more requests, waits for the games it forked (they keep running, each in its own
+session) to end, reaping them, and then exits. So it never outlives its last game
+and never leaves zombies behind, and a Django restart does not interrupt a match.
+"""
+from __future__ import annotations
+
+import gc
+import json
+import logging
+import os
+import select
+import signal
+import socket
+import sys
+import threading
+import traceback
+
+logger = logging.getLogger("arena.gameserver.zygote")
+
+MAX_MESSAGE = 4096
+FDS_PER_REQUEST = 3  # stdout pipe, log file, reply socket
+POLL_INTERVAL_MS = 1000  # a safety net: SIGCHLD and the control socket wake us anyway
+EXIT_CHILD_CRASH = 1
+
+
+class Zygote:
+    def __init__(self, control: socket.socket) -> None:
+        self.control: socket.socket | None = control
+        self.poller = select.poll()
+        self.children: dict[int, socket.socket | None] = {}  # pid -> reply socket while the launcher listens
+        self.replies: dict[int, int] = {}  # reply socket fd -> pid
+        self.forked = 0
+        # Dispositions of a fresh interpreter, restored in every child.
+        self.initial_signals = {sig: signal.getsignal(sig) for sig in _catchable_signals()}
+        self.wake_r, self.wake_w = os.pipe()
+        os.set_blocking(self.wake_w, False)
+        os.set_blocking(self.wake_r, False)
+
+    # --- the loop --------------------------------------------------------------------
+
+    def run(self) -> int:
+        assert self.control is not None
+        signal.set_wakeup_fd(self.wake_w, warn_on_full_buffer=False)
+        signal.signal(signal.SIGCHLD, _ignore_signal)  # a Python handler, so the wake-up fd fires
+        self.poller.register(self.control, select.POLLIN)
+        self.poller.register(self.wake_r, select.POLLIN)
+        self.control.sendall(json.dumps({"ready": os.getpid()}).encode())
+        logger.info("zygote %s ready", os.getpid())
+        while self.control is not None or self.children:
+            for fd, events in self.poller.poll(POLL_INTERVAL_MS):
+                if self.control is not None and fd == self.control.fileno():
+                    self._on_control(events)
+                elif fd == self.wake_r:
+                    _drain(self.wake_r)
+                elif fd in self.replies:
+                    self._forget_reply(fd)  # the launcher closed its end: it has the port
+            self.reap()
+        logger.info("zygote %s exits after %d children", os.getpid(), self.forked)
+        return 0
+
+    def _on_control(self, events: int) -> None:
+        assert self.control is not None
+        message, fds = b"", []
+        if events & select.POLLIN:
+            try:
+                message, fds, flags, _ = socket.recv_fds(self.control, MAX_MESSAGE, FDS_PER_REQUEST)
+            except OSError:
+                message, fds, flags = b"", [], 0
+            if message and flags & (socket.MSG_CTRUNC | socket.MSG_TRUNC):
+                logger.warning("dropped a truncated request")
+                _close_all(fds)
+                return
+        if not message:
+            # The launcher's end is closed: no more requests. Finish the games.
+            self._close_control()
+            if self.children:
+                logger.info("launcher gone; waiting for %d running games", len(self.children))
+            return
+        self._on_request(message, fds)
+
+    def _on_request(self, message: bytes, fds: list[int]) -> None:
+        try:
+            match_id = str(json.loads(message)["match"])
+            stdout_fd, log_fd, reply_fd = fds
+        except (ValueError, KeyError, TypeError):
+            logger.warning("dropped a malformed request")
+            _close_all(fds)
+            return
+        reply = socket.socket(fileno=reply_fd)
+        reply.setblocking(False)
+        try:
+            pid = self.fork(match_id, stdout_fd, log_fd)
+        except OSError as error:
+            logger.error("fork for match %s failed: %s", match_id, error)
+            _send(reply, {"error": f"fork failed: {error}"})
+            reply.close()
+            return
+        finally:
+            os.close(stdout_fd)  # only the child may hold the write end, or EOF never comes
+            os.close(log_fd)
+        self.children[pid] = reply
+        self.replies[reply.fileno()] = pid
+        self.poller.register(reply, select.POLLIN)
+        _send(reply, {"pid": pid})
+
+    def fork(self, match_id: str, stdout_fd: int, log_fd: int) -> int:
+        from django.db import connections
+
+        connections.close_all()  # never share a database connection with a child
+        if threading.active_count() != 1:
+            logger.warning("forking with %d threads alive", threading.active_count())
+        sys.stdout.flush()
+        sys.stderr.flush()
+        gc.freeze()  # whatever the zygote allocated since is shared too; the child's GC skips it
+        pid = os.fork()
+        if pid == 0:
+            self._child(match_id, stdout_fd, log_fd)  # never returns
+        self.forked += 1
+        return pid
+
+    def _child(self, match_id: str, stdout_fd: int, log_fd: int) -> None:
+        code = EXIT_CHILD_CRASH
+        try:
+            self._become_clean_child(stdout_fd, log_fd)
+            from arena.gameserver.main import serve
+
+            code = serve(match_id)
+        except SystemExit as exit_:
+            code = exit_.code if isinstance(exit_.code, int) else EXIT_CHILD_CRASH
+        except BaseException:
+            traceback.print_exc()
+        finally:
+            try:
+                logging.shutdown()
+                sys.stdout.flush()
+                sys.stderr.flush()
+            finally:
+                os._exit(code)
+
+    def _become_clean_child(self, stdout_fd: int, log_fd: int) -> None:
+        os.setsid()
+        signal.set_wakeup_fd(-1)
+        for sig, handler in self.initial_signals.items():
+            try:
+                signal.signal(sig, handler)
+            except (OSError, TypeError, ValueError):
+                pass
+        signal.pthread_sigmask(signal.SIG_SETMASK, set())
+        # Nothing of the zygote's: its control socket, wake-up pipe, other replies.
+        self._close_control()
+        for reply in self.children.values():
+            if reply is not None:
+                reply.close()
+        self.children.clear()
+        self.replies.clear()
+        os.close(self.wake_r)
+        os.close(self.wake_w)
+        devnull = os.open(os.devnull, os.O_RDONLY)
+        os.dup2(devnull, 0)
+        os.close(devnull)
+        os.dup2(stdout_fd, 1)
+        os.dup2(log_fd, 2)
+        os.close(stdout_fd)
+        os.close(log_fd)
+        gc.enable()
+
+    # --- children ----------------------------------------------------------------------
+
+    def reap(self) -> None:
+        """Wait for every exited child; tell its launcher the exit code if it listens."""
+        while True:
+            try:
+                pid, status = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:  # none left (a stale entry would keep us alive forever)
+                for reply in self.children.values():
+                    if reply is not None:
+                        self._drop_reply(reply)
+                self.children.clear()
+                return
+            if pid == 0:
+                return
+            reply = self.children.pop(pid, None)
+            if reply is not None:
+                _send(reply, {"exit": os.waitstatus_to_exitcode(status)})
+                self._drop_reply(reply)
+
+    def _forget_reply(self, fd: int) -> None:
+        pid = self.replies[fd]
+        reply = self.children[pid]
+        self.children[pid] = None
+        if reply is not None:
+            self._drop_reply(reply)
+
+    def _drop_reply(self, reply: socket.socket) -> None:
+        self.replies.pop(reply.fileno(), None)
+        self.poller.unregister(reply)
+        reply.close()
+
+    def _close_control(self) -> None:
+        if self.control is not None:
+            try:
+                self.poller.unregister(self.control)
+            except KeyError:
+                pass
+            self.control.close()
+            self.control = None
+
+
+def _catchable_signals() -> list[signal.Signals]:
+    return [s for s in signal.valid_signals() if s not in (signal.SIGKILL, signal.SIGSTOP) and s < signal.SIGRTMIN]
+
+
+def _ignore_signal(signum, frame) -> None:
+    pass
+
+
+def _drain(fd: int) -> None:
+    try:
+        while os.read(fd, 512):
+            pass
+    except BlockingIOError:
+        pass
+
+
+def _send(sock: socket.socket, message: dict) -> None:
+    try:
+        sock.send(json.dumps(message).encode())
+    except OSError:
+        pass  # the launcher gave up on this launch already
+
+
+def _close_all(fds: list[int]) -> None:
+    for fd in fds:
+        try:
+            os.close(fd)
+        except OSError:
+            pass
+
+
+def release_idle_descriptors() -> None:
+    """Close what set-up opened but no game uses, so no child inherits it.
+
+    `django.setup()` imports daphne (an installed app for the web server), which
+    creates an asyncio loop (an epoll descriptor and a socket pair) and installs a
+    Twisted reactor with a waker pipe. A game server never runs either.
+    """
+    reactor = sys.modules.get("twisted.internet.reactor")
+    waker = getattr(reactor, "waker", None)
+    if waker is not None:
+        try:
+            reactor.removeReader(waker)
+        except Exception:  # already gone: nothing to undo
+            pass
+        waker.connectionLost(None)
+        reactor.waker = None
+    loop = getattr(sys.modules.get("daphne.server"), "twisted_loop", None)
+    if loop is not None and not loop.is_closed():
+        loop.close()
+
+
+def main(argv: list[str]) -> int:
+    if len(argv) != 1 or not argv[0].isdigit():
+        print("usage: python -m arena.gameserver.zygote <control fd>", file=sys.stderr)
+        return 2
+    # Keep the collector away while start-up objects are created, so they are
+    # packed densely and never touched again (copy-on-write stays shared).
+    gc.disable()
+    control = socket.socket(fileno=int(argv[0]))
+    from arena.gameserver.main import prepare
+
+    prepare()
+    release_idle_descriptors()
+    from django.db import connections
+
+    connections.close_all()
+    gc.collect()
+    gc.freeze()
+    return Zygote(control).run()
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,278 @@
+"""The warm launcher: a zygote forks the game servers. Real processes, real ports."""
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import threading
+import time
+import uuid
+
+import psutil
+import pytest
+from django.conf import settings
+from django.contrib.auth.models import User
+from django.db import connections
+
+from arena.client import GameClient
+from arena.gameserver import wire
+from arena.matches import services
+from arena.matches.launcher import LaunchError, get_launcher
+from arena.matches.models import Match, MatchPlayer
+from arena.matches.states import MatchStatus
+from tests.conftest import client_for, pid_alive, port_is_free, run
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
+HOST = "127.0.0.1"
+
+
+@pytest.fixture
+def warm(game_settings):
+    game_settings(GAME_SERVER_LAUNCHER="warm")
+    launcher = get_launcher()
+    assert type(launcher).__name__ == "WarmLauncher"
+    return launcher
+
+
+def stat_fields(pid: int) -> list[str]:
+    """/proc/<pid>/stat after the command: state, ppid, pgrp, session, ..."""
+    with open(f"/proc/{pid}/stat") as f:
+        return f.read().rsplit(") ", 1)[1].split()
+
+
+def session_of(pid: int) -> int:
+    return int(stat_fields(pid)[3])
+
+
+def parent_of(pid: int) -> int:
+    return int(stat_fields(pid)[1])
+
+
+def wait_until(predicate, timeout: float = 10.0, interval: float = 0.05) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(interval)
+    return predicate()
+
+
+def launch(ops_api, players=("alice", "bob"), **extra) -> dict:
+    response = ops_api.put("/api/match", {"players": list(players), **extra}, format="json")
+    assert response.status_code == 201, response.content
+    return response.json()
+
+
+def game_token(user, match_id: str) -> str:
+    return client_for(user).get(f"/api/match/{match_id}/token").json()["token"]
+
+
+def live_children(pid: int) -> list[psutil.Process]:
+    """Children of `pid` that still run (zombies excluded)."""
+    try:
+        children = psutil.Process(pid).children()
+    except psutil.NoSuchProcess:
+        return []
+    alive = []
+    for child in children:
+        try:
+            if child.status() != psutil.STATUS_ZOMBIE:
+                alive.append(child)
+        except psutil.NoSuchProcess:
+            pass
+    return alive
+
+
+def zombie_children(pid: int) -> list[psutil.Process]:
+    try:
+        children = psutil.Process(pid).children()
+    except psutil.NoSuchProcess:
+        return []
+    zombies = []
+    for child in children:
+        try:
+            if child.status() == psutil.STATUS_ZOMBIE:
+                zombies.append(child)
+        except psutil.NoSuchProcess:
+            pass
+    return zombies
+
+
+def test_a_forked_game_server_plays_a_match_to_the_end(warm, ops_api, users):
+    created = launch(ops_api, points_to_win=1)
+    match_id, port = created["id"], created["port"]
+    match = Match.objects.get(pk=match_id)
+    zygote = warm.zygote_pid()
+    assert zygote and pid_alive(zygote)
+
+    # a process of its own: forked by the zygote, in a session of its own
+    assert match.pid != zygote and pid_alive(match.pid)
+    assert parent_of(match.pid) == zygote
+    assert session_of(match.pid) == match.pid
+    assert session_of(match.pid) not in (session_of(zygote), os.getsid(0))
+    # stdout was the launcher's pipe and is /dev/null after the port line; stderr is the match log
+    assert os.readlink(f"/proc/{match.pid}/fd/1") == "/dev/null"
+    assert os.readlink(f"/proc/{match.pid}/fd/2").endswith(f"{match_id}.log")
+    assert os.readlink(f"/proc/{match.pid}/fd/0") == "/dev/null"
+
+    tokens = {name: game_token(users[name], match_id) for name in ("alice", "bob")}
+
+    async def scenario():
+        alice = GameClient(HOST, port, tokens["alice"])
+        bob = GameClient(HOST, port, tokens["bob"])
+        await alice.connect()
+        await bob.connect()
+        assert (alice.role, bob.role) == ("player", "player")
+        start = await alice.wait_for(wire.STATE, lambda s: s["tick"] > 0, timeout=10)
+        # both paddles leave the middle: the first serve scores
+        seq = await alice.send_input(1)
+        await bob.send_input(-1)
+        moved = await bob.wait_for(wire.STATE, lambda s: s["acks"]["left"] == seq, timeout=5)
+        assert moved["paddles"]["left"] >= start["paddles"]["left"]
+        over = await alice.wait_for(wire.GAME_OVER, timeout=20)
+        assert await bob.wait_for(wire.GAME_OVER, timeout=5) == over
+        await alice.wait_for("disconnect", timeout=5)
+        return over
+
+    over = run(scenario())
+    assert over["reason"] == "points" and over["winner"] in {"alice", "bob"}
+    match.refresh_from_db()
+    assert match.status == MatchStatus.FINISHED and match.winner.username == over["winner"]
+    # the child exited, the zygote reaped it (no zombie), the port is free again
+    assert wait_until(lambda: not os.path.exists(f"/proc/{match.pid}"), timeout=10)
+    assert wait_until(lambda: port_is_free(port), timeout=5)
+    assert pid_alive(zygote) and not zombie_children(zygote)
+
+
+def test_the_child_has_none_of_the_zygotes_descriptors(warm, ops_api, users):
+    match = Match.objects.get(pk=launch(ops_api)["id"])
+    zygote = warm.zygote_pid()
+    theirs = {os.readlink(f"/proc/{zygote}/fd/{fd}") for fd in os.listdir(f"/proc/{zygote}/fd")}
+    unix_or_pipes = {link for link in theirs if link.startswith(("socket:", "pipe:"))}
+    mine = {os.readlink(f"/proc/{match.pid}/fd/{fd}") for fd in os.listdir(f"/proc/{match.pid}/fd")}
+    assert not (mine & unix_or_pipes)
+
+
+def test_a_killed_zygote_is_restarted_and_its_games_live_on(warm, ops_api, users):
+    first = launch(ops_api, ("alice", "bob"))
+    old = warm.zygote_pid()
+    game = Match.objects.get(pk=first["id"]).pid
+    os.kill(old, signal.SIGKILL)
+    assert wait_until(lambda: not pid_alive(old), timeout=5)
+
+    second = launch(ops_api, ("carol", "dave"))
+    new = warm.zygote_pid()
+    assert new and new != old
+    assert parent_of(Match.objects.get(pk=second["id"]).pid) == new
+    # the game forked by the dead zygote still serves its match
+    assert pid_alive(game) and not port_is_free(first["port"])
+
+    async def connect_both():
+        for port in (first["port"], second["port"]):
+            client = GameClient(HOST, port)
+            assert (await client.connect())["role"] == "spectator"
+            await client.close()
+
+    run(connect_both())
+
+
+def test_concurrent_launches_get_distinct_ports_and_children_are_reaped(warm, ops_api, users):
+    launch(ops_api)  # the zygote is up; now ten launches at once
+    zygote = warm.zygote_pid()
+    players = [User.objects.create_user(f"player{i}", password="x") for i in range(20)]
+    ids = []
+    for n in range(10):
+        match = Match.objects.create(points_to_win=1)
+        MatchPlayer.objects.bulk_create(
+            MatchPlayer(match=match, user=players[2 * n + seat], side=("left", "right")[seat], seat=seat)
+            for seat in (0, 1)
+        )
+        ids.append(match.id)
+    errors = []
+
+    def launch_one(match_id):
+        try:
+            services.match_launch(match_id)
+        except Exception as error:  # reported below
+            errors.append(error)
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=launch_one, args=(match_id,)) for match_id in ids]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    assert not errors
+    matches = list(Match.objects.filter(pk__in=ids))
+    assert all(m.status == MatchStatus.WAITING for m in matches)
+    assert len({m.port for m in matches}) == 10
+    assert len({m.pid for m in matches}) == 10
+    assert warm.zygote_pid() == zygote
+    assert all(parent_of(m.pid) == zygote for m in matches)
+
+    # stopped games are reaped by the zygote: no zombies
+    for m in matches:
+        os.kill(m.pid, signal.SIGTERM)  # a graceful stop: the match is cancelled
+    assert wait_until(lambda: not any(os.path.exists(f"/proc/{m.pid}") for m in matches), timeout=15)
+    assert not zombie_children(zygote)
+    assert all(m.status == MatchStatus.CANCELLED for m in Match.objects.filter(pk__in=ids))
+
+
+def test_no_free_port_answers_503_and_fails_the_match(warm, ops_api, users, game_settings):
+    launch(ops_api, ("carol", "dave"))
+    before = warm.zygote_pid()
+    with socket.socket() as blocker:
+        blocker.bind((HOST, 0))
+        blocker.listen()
+        port = blocker.getsockname()[1]
+        game_settings(GAME_SERVER_MIN_PORT=port, GAME_SERVER_MAX_PORT=port)
+        response = ops_api.put("/api/match", {"players": ["alice", "bob"]}, format="json")
+    assert response.status_code == 503, response.content
+    assert response.json()["error"] == "no_free_port"
+    match = Match.objects.exclude(players__user__username="carol").get()
+    assert match.status == MatchStatus.FAILED and match.finish_reason.startswith("no_free_port")
+    # other settings for the game servers: another zygote, started with them
+    assert warm.zygote_pid() != before
+
+
+def test_a_launch_timeout_kills_the_child(warm, ops_api, users, monkeypatch):
+    launch(ops_api, ("carol", "dave"))
+    zygote = warm.zygote_pid()
+    running = {p.pid for p in live_children(zygote)}
+    # this process's own deadline only: the game servers' settings are unchanged
+    monkeypatch.setattr(settings, "GAME_SERVER_LAUNCH_TIMEOUT", 0.002)
+    response = ops_api.put("/api/match", {"players": ["alice", "bob"]}, format="json")
+    assert response.status_code == 503, response.content
+    assert response.json()["error"] == "launch_timeout"
+    assert Match.objects.get(players__user__username="alice").status == MatchStatus.FAILED
+    assert warm.zygote_pid() == zygote
+    assert wait_until(lambda: {p.pid for p in live_children(zygote)} == running, timeout=10)
+    assert wait_until(lambda: not zombie_children(zygote), timeout=5)
+
+
+def test_an_unknown_match_fails_with_the_childs_reason(warm, users):
+    with pytest.raises(LaunchError) as caught:
+        warm.launch(uuid.uuid4())
+    assert caught.value.code == "launch_failed"
+    assert "not found" in caught.value.detail
+
+
+def test_a_retired_zygote_finishes_its_games_then_exits(game_settings, ops_api, users):
+    from arena.matches.launcher.warm import WarmLauncher
+
+    game_settings(GAME_SERVER_LAUNCHER="warm")
+    own = WarmLauncher()  # not the shared one: this test retires it
+    match = Match.objects.create(points_to_win=1)
+    MatchPlayer.objects.bulk_create(
+        MatchPlayer(match=match, user=users[name], side=side, seat=seat)
+        for seat, (name, side) in enumerate((("alice", "left"), ("bob", "right")))
+    )
+    result = own.launch(match.id)
+    zygote = own.zygote_pid()
+    own.shutdown()  # as when the Django process exits: the zygote's control socket closes
+    time.sleep(0.3)
+    assert pid_alive(zygote) and pid_alive(result.pid), "the game must outlive its launcher"
+    os.kill(result.pid, signal.SIGTERM)
+    assert wait_until(lambda: not pid_alive(zygote), timeout=10), "the zygote did not exit after its last game"
+    assert not os.path.exists(f"/proc/{result.pid}")
