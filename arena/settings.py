@@ -109,6 +109,9 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # Game servers are other processes: the test database must be a file they can
     # open (not SQLite's in-memory default), one per test run.
     DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / f"test-arena-{os.getpid()}.sqlite3")}
+else:
+    # One test database per test run, so that two runs never share one.
+    DATABASES["default"]["TEST"] = {"NAME": f"test_{DATABASES['default']['NAME']}_{os.getpid()}"}
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
