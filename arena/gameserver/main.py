@@ -68,7 +68,10 @@ async def _serve(info, sock) -> None:
     from arena.gameserver.session import GameSession, GameSettings
     from arena.gameserver.store import MatchStore
 
-    session = GameSession(info, MatchStore(info.id), GameSettings.from_django())
+    from django.conf import settings
+
+    store = MatchStore(info.id, retry_for=settings.GAME_RESULT_RETRY_FOR)
+    session = GameSession(info, store, GameSettings.from_django())
     app = web.Application()
     session.sio.attach(app)
     runner = web.AppRunner(app, access_log=None, handle_signals=False)

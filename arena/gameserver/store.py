@@ -5,14 +5,23 @@ runs the shared match services in a worker thread.
 """
 from __future__ import annotations
 
+import asyncio
+import logging
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from asgiref.sync import sync_to_async
+from django.db import InterfaceError, OperationalError, connection
+from django.utils import timezone
 
 from arena.matches import services
 from arena.matches.models import Match
+from arena.matches.spool import spool_write
 from arena.matches.states import MatchStatus
+
+logger = logging.getLogger("arena.gameserver")
 
 LAUNCHABLE = {MatchStatus.LAUNCHING, MatchStatus.WAITING}
 
@@ -57,25 +66,81 @@ def load_match(match_id: str) -> MatchInfo:
     return MatchInfo(id=str(match.id), points_to_win=match.points_to_win, seats=seats)
 
 
-class MatchStore:
-    """Asynchronous calls to the match services for one match."""
+def _fresh_connection_on_error(fn: Callable[..., T]) -> Callable[..., T]:
+    """Run `fn`; after a database error, drop the broken connection so the next
+    attempt opens a new one (outside a request Django never does it by itself)."""
 
-    def __init__(self, match_id: str) -> None:
+    def call(*args: Any, **kwargs: Any) -> T:
+        try:
+            return fn(*args, **kwargs)
+        except DATABASE_ERRORS:
+            connection.close()
+            raise
+
+    return call
+
+
+DATABASE_ERRORS = (OperationalError, InterfaceError)
+T = TypeVar("T")
+
+
+class MatchStore:
+    """Asynchronous calls to the match services for one match.
+
+    Writes are retried with backoff while the database is unreachable. A result
+    that still cannot be written after GAME_RESULT_RETRY_FOR seconds is spooled to
+    disk for the supervisor to import, so it is never lost.
+    """
+
+    def __init__(self, match_id: str, retry_for: float = 30.0) -> None:
         self.match_id = match_id
+        self.retry_for = retry_for
+
+    async def _call(self, fn: Callable[..., T], *args: Any, retry_for: float | None = None, **kwargs: Any) -> T:
+        deadline = time.monotonic() + (self.retry_for if retry_for is None else retry_for)
+        delay = 0.1
+        call = sync_to_async(_fresh_connection_on_error(fn))
+        while True:
+            try:
+                return await call(*args, **kwargs)
+            except DATABASE_ERRORS as error:
+                if time.monotonic() + delay > deadline:
+                    raise
+                logger.warning("database unavailable (%s); retrying in %.1f s", error.__class__.__name__, delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 2.0)
 
     async def mark_playing(self) -> bool:
-        return await sync_to_async(services.match_mark_playing)(self.match_id)
+        return await self._call(services.match_mark_playing, self.match_id)
 
     async def finish(self, *, score: dict[str, int], winner_side: str, reason: str) -> bool:
-        return await sync_to_async(services.match_finish)(
-            self.match_id, score=score, winner_side=winner_side, reason=reason
-        )
+        finished_at = timezone.now()
+        try:
+            return await self._call(
+                services.match_finish,
+                self.match_id,
+                score=score,
+                winner_side=winner_side,
+                reason=reason,
+                finished_at=finished_at,
+            )
+        except DATABASE_ERRORS:
+            self._spool("finish", score=score, winner_side=winner_side, reason=reason, finished_at=finished_at)
+            return True
 
     async def cancel(self, *, reason: str, score: dict[str, int] | None = None) -> bool:
-        return await sync_to_async(services.match_cancel)(self.match_id, reason=reason, score=score)
-
-    async def fail(self, *, reason: str) -> bool:
-        return await sync_to_async(services.match_fail)(self.match_id, reason=reason)
+        finished_at = timezone.now()
+        try:
+            return await self._call(
+                services.match_cancel, self.match_id, reason=reason, score=score, finished_at=finished_at
+            )
+        except DATABASE_ERRORS:
+            self._spool("cancel", score=score, reason=reason, finished_at=finished_at)
+            return True
 
     async def heartbeat(self) -> None:
-        await sync_to_async(services.match_heartbeat)(self.match_id)
+        await self._call(services.match_heartbeat, self.match_id, retry_for=0)
+
+    def _spool(self, action: str, *, finished_at, **fields: Any) -> None:
+        path = spool_write(self.match_id, action, finished_at=finished_at.isoformat(), **fields)
+        logger.error("database unreachable: result of match %s spooled to %s", self.match_id, path)

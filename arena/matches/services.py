@@ -12,6 +12,7 @@ import logging
 import time
 import uuid
 from collections.abc import Sequence
+from datetime import datetime
 from uuid import UUID
 
 from django.conf import settings
@@ -160,7 +161,12 @@ def match_mark_playing(match_id: UUID | str) -> bool:
 
 
 def match_finish(
-    match_id: UUID | str, *, score: dict[str, int], winner_side: str, reason: str = "points"
+    match_id: UUID | str,
+    *,
+    score: dict[str, int],
+    winner_side: str,
+    reason: str = "points",
+    finished_at: datetime | None = None,
 ) -> bool:
     """Record the result of a played match, once; False if it already ended.
 
@@ -178,7 +184,12 @@ def match_finish(
             .first()
         )
         changed = _transition(
-            match_id, MatchStatus.FINISHED, finish_reason=reason, winner_id=winner_id, winner_side=winner_side
+            match_id,
+            MatchStatus.FINISHED,
+            finish_reason=reason,
+            winner_id=winner_id,
+            winner_side=winner_side,
+            finished_at=finished_at or timezone.now(),
         )
         if changed:
             _save_scores(match_id, score)
@@ -186,10 +197,14 @@ def match_finish(
     return changed
 
 
-def match_cancel(match_id: UUID | str, *, reason: str, score: dict[str, int] | None = None) -> bool:
+def match_cancel(
+    match_id: UUID | str, *, reason: str, score: dict[str, int] | None = None, finished_at: datetime | None = None
+) -> bool:
     """End a match without a winner (players missing, shutdown, tie at time limit)."""
     with transaction.atomic():
-        changed = _transition(match_id, MatchStatus.CANCELLED, finish_reason=reason[:255])
+        changed = _transition(
+            match_id, MatchStatus.CANCELLED, finish_reason=reason[:255], finished_at=finished_at or timezone.now()
+        )
         if changed and score:
             _save_scores(match_id, score)
         if changed:

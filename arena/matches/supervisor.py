@@ -18,6 +18,7 @@ from django.utils import timezone
 
 from arena.matches import services
 from arena.matches.models import Match
+from arena.matches.spool import spool_import
 from arena.matches.states import MatchStatus
 
 logger = logging.getLogger("arena.supervisor")
@@ -43,7 +44,12 @@ def find_lost_matches(now=None) -> list[tuple[UUID, str]]:
 
 
 def supervise_once() -> list[UUID]:
-    """Fail every match whose server is gone; the ids failed now."""
+    """Import spooled results, then fail every match whose server is gone.
+
+    Spooled results first: a server that spooled its result has stopped sending
+    heartbeats, and its match must end with that result, not as lost.
+    """
+    spool_import()
     failed = []
     for match_id, reason in find_lost_matches():
         if services.match_fail(match_id, reason=reason):
