@@ -187,7 +187,8 @@ GAME_HEARTBEAT_INTERVAL = env_float("GAME_HEARTBEAT_INTERVAL", 3.0)
 GAME_HEARTBEAT_TIMEOUT = env_float("GAME_HEARTBEAT_TIMEOUT", 15.0)
 GAME_RESULT_RETRY_FOR = env_float("GAME_RESULT_RETRY_FOR", 30.0)
 GAME_SPOOL_DIR = Path(env_str("GAME_SPOOL_DIR", str(VAR_DIR / "spool")))
-GAME_CORS_ORIGINS = env_list("GAME_CORS_ORIGINS", "*")
+# Pages allowed to open Socket.IO connections to game servers ("*" allows any).
+GAME_CORS_ORIGINS = env_list("GAME_CORS_ORIGINS", "http://127.0.0.1:8000,http://localhost:8000")
 GAME_BOT_USERNAME = env_str("GAME_BOT_USERNAME", "bot")
 
 LOGGING = {
