@@ -16,13 +16,15 @@ from arena.gameserver import wire
 
 logger = logging.getLogger("arena.bot")
 DEAD_ZONE = 12.0
+REACH = 420.0  # it reacts only to a ball this close: fast balls can beat it
 
 
 def choose_move(state: dict, side: str, field: dict) -> int:
-    """Follow the ball while it comes our way; drift back to the centre otherwise."""
+    """Follow the ball once it comes close; drift back to the centre otherwise."""
     ball, paddle = state["ball"], state["paddles"][side]
     coming = ball["vx"] < 0 if side == "left" else ball["vx"] > 0
-    target = ball["y"] if coming or ball["vx"] == 0 else field["height"] / 2
+    distance = ball["x"] if side == "left" else field["width"] - ball["x"]
+    target = ball["y"] if coming and distance <= REACH else field["height"] / 2
     if abs(target - paddle) <= DEAD_ZONE:
         return 0
     return 1 if target > paddle else -1
