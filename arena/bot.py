@@ -60,7 +60,7 @@ async def play(host: str, port: int, token: str) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m arena.bot", description=__doc__.splitlines()[0])
-    parser.add_argument("--match", required=True, help="match id")
+    parser.add_argument("--match", help="match id (looked up through the API)")
     parser.add_argument(
         "--token",
         default=os.environ.get("ARENA_BOT_TOKEN"),
@@ -77,6 +77,8 @@ def main(argv: list[str] | None = None) -> int:
         result = asyncio.run(play(args.host, args.port, args.token))
         logger.info("game over: %s", result)
         return 0
+    if not args.match:
+        parser.error("give --match, or --host, --port and --token")
     api = ArenaApi(args.api, args.token)
     if not args.token:
         if not (args.username and args.password):
