@@ -34,6 +34,7 @@ SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 VIEWPORT = {"width": 1280, "height": 800}
 PASSWORD = "arena-e2e-pw-1"
 PLAY_URL_RE = re.compile(r"/play/([0-9a-f-]{36})/$")
+console: list[str] = []  # the pages' console messages, shown when a wait times out
 
 if not os.path.exists(CHROMIUM):  # pragma: no cover - depends on the machine
     pytest.skip(f"{CHROMIUM} is missing: run scripts/ensure-chromium.sh", allow_module_level=True)
@@ -45,7 +46,7 @@ def view(page) -> dict | None:
     return page.evaluate("() => window.__arena && window.__arena.view()")
 
 
-def wait_for(predicate, timeout: float, what: str, interval: float = 0.05):
+def wait_for(predicate, timeout: float, what: str, interval: float = 0.05, detail=None):
     deadline = time.monotonic() + timeout
     last = None
     while time.monotonic() < deadline:
@@ -53,13 +54,15 @@ def wait_for(predicate, timeout: float, what: str, interval: float = 0.05):
         if last:
             return last
         time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what} (last: {last!r})")
+    more = f"; {detail()!r}" if detail else ""
+    raise AssertionError(f"timed out after {timeout}s waiting for {what} (last: {last!r}){more}")
 
 
-def sign_in(browser, base_url: str, username: str, errors: list):
-    context = browser.new_context(viewport=VIEWPORT)
+def sign_in(browser, base_url: str, username: str, errors: list, scale: float = 1, touch: bool = False):
+    context = browser.new_context(viewport=VIEWPORT, device_scale_factor=scale, has_touch=touch)
     page = context.new_page()
     page.on("pageerror", lambda exc: errors.append(f"{username}: {exc}"))
+    page.on("console", lambda msg: console.append(f"{username}: {msg.type}: {msg.text}"))
     page.goto(f"{base_url}/")
     assert "/login/" in page.url, "the lobby needs a signed-in user"
     page.fill("#id_username", username)
@@ -68,6 +71,26 @@ def sign_in(browser, base_url: str, username: str, errors: list):
     page.wait_for_url(f"{base_url}/")
     page.wait_for_function("() => window.__arenaLobby && window.__arenaLobby.data() !== null")
     return page
+
+
+def touch(page, kind: str, at: float) -> None:
+    """A touch event on the game's stage, `at` of the way down (0 top, 1 bottom)."""
+    page.evaluate(
+        """([kind, at]) => {
+            const stage = document.getElementById("stage");
+            const r = stage.getBoundingClientRect();
+            const point = new Touch({
+                identifier: 1, target: stage,
+                clientX: r.left + r.width / 2, clientY: r.top + r.height * at,
+            });
+            const active = kind === "touchend" ? [] : [point];
+            stage.dispatchEvent(new TouchEvent(kind, {
+                touches: active, targetTouches: active, changedTouches: [point],
+                bubbles: true, cancelable: true,
+            }));
+        }""",
+        [kind, at],
+    )
 
 
 class Dodger:
@@ -104,7 +127,9 @@ class Dodger:
             self.hold("ArrowDown" if paddle < 520 else "ArrowUp")
 
 
-def test_two_players_and_a_spectator(live_server):
+def test_two_players_and_a_spectator(live_server, game_settings):
+    # The game servers accept Socket.IO connections from the pages' origin only.
+    game_settings(GAME_CORS_ORIGINS=live_server.url)
     users = get_user_model().objects
     for name in ("alice", "bob", "carol"):
         users.create_user(name, password=PASSWORD)
@@ -116,28 +141,53 @@ def test_two_players_and_a_spectator(live_server):
         browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
         try:
             alice = sign_in(browser, base, "alice", errors)
-            bob = sign_in(browser, base, "bob", errors)
-            carol = sign_in(browser, base, "carol", errors)
+            bob = sign_in(browser, base, "bob", errors, touch=True)  # a touch screen
+            carol = sign_in(browser, base, "carol", errors, scale=2)  # a HiDPI screen
+            bob.goto("about:blank")  # bob is away from the lobby for now
 
-            # alice challenges bob, first to 1 point; both are sent to the game page.
+            # alice challenges bob, first to 1 point, and lands on the game page,
+            # where the game server waits for bob.
             alice.select_option("#points-to-win", "1")
             alice.fill("#challenge-username", "bob")
             alice.click("#challenge-button")
             alice.wait_for_url(PLAY_URL_RE, timeout=20_000)
             match_id = PLAY_URL_RE.search(alice.url).group(1)
-            bob.wait_for_url(f"{base}/play/{match_id}/", timeout=10_000)
+            wait_for(
+                lambda: (view(alice) or {}).get("live"),
+                15,
+                "alice's welcome from the game server",
+                detail=lambda: (alice.evaluate("() => __arena.page()"), view(alice), console),
+            )
+            wait_for(lambda: view(alice)["banner"] == "Waiting for bob", 5, "alice to wait for bob")
 
             # carol finds the match in her lobby and spectates it.
             row = carol.locator(f'#live-matches tr[data-match-id="{match_id}"]')
             row.wait_for(timeout=10_000)
             assert "alice" in row.inner_text() and "bob" in row.inner_text()
-            carol.screenshot(path=str(SCREENSHOTS / "lobby.png"))
+            carol.screenshot(path=str(SCREENSHOTS / "lobby.png"), scale="css")
             row.locator("a", has_text="Spectate").click()
             carol.wait_for_url(f"{base}/watch/{match_id}/")
+            wait_for(lambda: (view(carol) or {}).get("live"), 15, "carol's welcome from the game server")
+            assert view(carol)["banner"] == "Waiting for bob"
+
+            # The field keeps its 5:3 shape and is drawn at the screen's pixel density.
+            for name, p in (("alice", alice), ("carol", carol)):
+                size = view(p)["size"]
+                assert abs(size["width"] / size["height"] - 1000 / 600) < 0.01, size
+                backing = p.evaluate("() => [document.getElementById('field').width, devicePixelRatio]")
+                assert backing == [round(size["width"] * backing[1]), size["dpr"]], (name, backing, size)
+            assert view(carol)["size"]["dpr"] == 2
+
+            # Network statistics on alice's screen (D), for the screenshot below.
+            alice.keyboard.press("d")
+            alice.wait_for_selector("#debug:not([hidden])")
+
+            # bob comes back to the lobby, which sends him to his match.
+            bob.goto(f"{base}/")
+            bob.wait_for_url(f"{base}/play/{match_id}/", timeout=10_000)
+            wait_for(lambda: (view(bob) or {}).get("live"), 15, "bob's welcome from the game server")
 
             pages = {"alice": alice, "bob": bob, "carol": carol}
-            for name, p in pages.items():
-                wait_for(lambda p=p: (view(p) or {}).get("live"), 15, f"{name}'s welcome from the game server")
             roles = {name: view(p)["role"] for name, p in pages.items()}
             assert roles == {"alice": "player", "bob": "player", "carol": "spectator"}
             assert view(alice)["side"] == "left" and view(bob)["side"] == "right"
@@ -147,22 +197,33 @@ def test_two_players_and_a_spectator(live_server):
             for name, p in pages.items():
                 wait_for(lambda p=p: (view(p) or {}).get("phase") == "playing", 20, f"{name}: playing")
 
-            # Network statistics on alice's screen (D), for the screenshot below.
-            alice.keyboard.press("d")
-            alice.wait_for_selector("#debug:not([hidden])")
-
-            # alice moves up: at once on her screen, soon on bob's and carol's.
-            start = {name: view(p)["paddles"]["left"] for name, p in pages.items()}
+            # alice moves up with the keyboard, bob down by holding the bottom half
+            # of his screen: at once on their own screens, soon on the others'.
+            start = {name: view(p)["paddles"] for name, p in pages.items()}
+            touch(bob, "touchstart", 0.8)
             alice.keyboard.down("ArrowUp")
-            wait_for(lambda: view(alice)["paddles"]["left"] < start["alice"] - 60, 2, "alice's own paddle to move")
+            wait_for(
+                lambda: view(alice)["paddles"]["left"] < start["alice"]["left"] - 60,
+                2,
+                "alice's own paddle to move",
+                detail=lambda: (view(alice), alice.evaluate("() => __arena.stats()")),
+            )
+            wait_for(lambda: view(bob)["paddles"]["right"] > start["bob"]["right"] + 60, 2, "bob's own paddle to move")
             time.sleep(0.15)
             alice.keyboard.up("ArrowUp")
-            assert view(alice)["paddles"]["left"] < start["alice"] - 60
+            touch(bob, "touchend", 0.8)
+            assert view(alice)["paddles"]["left"] < start["alice"]["left"] - 60
             for name in ("bob", "carol"):
                 wait_for(
-                    lambda p=pages[name]: view(p)["paddles"]["left"] < start[name] - 60,
+                    lambda p=pages[name]: view(p)["paddles"]["left"] < start[name]["left"] - 60,
                     3,
                     f"alice's paddle to move on {name}'s screen",
+                )
+            for name in ("alice", "carol"):
+                wait_for(
+                    lambda p=pages[name]: view(p)["paddles"]["right"] > start[name]["right"] + 60,
+                    3,
+                    f"bob's paddle to move on {name}'s screen",
                 )
             assert "RTT" in alice.inner_text("#debug")
 

@@ -411,6 +411,23 @@ describe("interpolation", () => {
     assert.equal(ctx.net.stats().extrapolating, false);
   });
 
+  test("after a stall the view follows the new snapshots at once", () => {
+    const ctx = stream({ count: 60 });
+    ctx.deliverUpTo(ctx.arrival(10));
+    // Snapshots 11.. arrive 0.6 s late (the server stalled), then on time again.
+    const stall = 0.6;
+    const shifted = (k) => ctx.arrival(k) + stall;
+    ctx.clock.set(shifted(11));
+    ctx.net.socket.deliver("state", ctx.snap(11));
+    for (let k = 12; k <= 14; k++) {
+      ctx.clock.set(shifted(k));
+      ctx.net.socket.deliver("state", ctx.snap(k));
+    }
+    const v = ctx.net.view();
+    assert.equal(ctx.net.stats().extrapolating, false);
+    close(v.ball.x, ctx.snap(12).ball.x, 1e-6);
+  });
+
   test("extrapolation bounces off the walls", () => {
     const ctx = stream({ count: 5, vx: 0, vy: -300, y0: 100 });
     ctx.deliverUpTo(ctx.arrival(4));

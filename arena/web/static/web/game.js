@@ -145,6 +145,14 @@ async function checkMatchOver() {
   }
 }
 
+// The game server said the match is over: the API has (or soon has) the result.
+async function waitForResult(tries = 10) {
+  for (let i = 0; i < tries && !page.over; i++) {
+    await checkMatchOver();
+    if (!page.over) await new Promise((resolve) => setTimeout(resolve, 1000));
+  }
+}
+
 // ---- connection --------------------------------------------------------------
 
 function connect(match, token) {
@@ -165,14 +173,24 @@ function connect(match, token) {
       if (socket.connected) netcode.ping().catch(() => {});
     }, PING_INTERVAL_MS);
   });
-  socket.on("connect_error", () => {
+  socket.on("connect_error", (err) => {
     if (page.over) return;
+    const refusal = err && err.data && typeof err.data === "object" ? err.data : null;
+    if (refusal && refusal.code === "spectators_full") {
+      page.notice = refusal.detail || "This match has as many spectators as it can take.";
+      return; // a refusal is final: socket.io does not retry it
+    }
+    if (refusal && refusal.code === "match_over") {
+      page.notice = "The match is over.";
+      waitForResult();
+      return;
+    }
     page.notice = "Cannot reach the game server — retrying…";
     checkMatchOver();
   });
   socket.on("disconnect", (reason) => {
     clearInterval(pingTimer);
-    if (page.over || netcode.phase === "over") return;
+    if (page.over || page.replaced || netcode.phase === "over") return;
     page.notice = "Connection lost — reconnecting…";
     if (reason === "io server disconnect") {
       // The server closed this connection on purpose (no automatic reconnection

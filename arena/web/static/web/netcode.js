@@ -327,8 +327,11 @@ export class Netcode extends Emitter {
   // while moving it by small steps only, so the rendered time never jumps.
   _syncClock(now, st) {
     const sample = now - st;
-    if (this._offset === null || Math.abs(sample - this._offset) > 1) {
-      this._offset = sample; // first snapshot or a long stall: start afresh
+    const resync = Math.max(0.25, 4 * this.renderDelay);
+    if (this._offset === null || Math.abs(sample - this._offset) > resync) {
+      // First snapshot, or a stall (a pause, a server hiccup): start afresh
+      // rather than slewing for seconds while the view stays frozen.
+      this._offset = sample;
       this._renderTime = -Infinity;
       return;
     }

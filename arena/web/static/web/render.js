@@ -301,13 +301,23 @@ export class Renderer {
   }
 }
 
+const REASONS = {
+  forfeit: "A player left and did not come back in time.",
+  abandoned: "Both players left.",
+  time_limit: "The time limit was reached.",
+  shutdown: "The game server was shut down.",
+  launch_timeout: "The game server did not start in time.",
+  no_free_port: "No game server could be started.",
+};
+
 export function describeReason(reason) {
   if (!reason || reason === "points") return "";
   if (reason.startsWith("no_show")) {
     const who = reason.split(":")[1];
     return who && who.trim() ? `Cancelled: ${who.trim()} did not show up.` : "Cancelled: a player did not show up.";
   }
-  return `Ended: ${reason}`;
+  const known = REASONS[reason.split(":")[0]];
+  return known || `Ended: ${reason}`;
 }
 
 function roundRect(ctx, x, y, w, h, r) {
