@@ -12,8 +12,8 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet -e '.[test,bench]'
 	touch $(STAMP)
 
-node_modules/.package-lock.json: package.json
-	npm install --no-audit --no-fund --loglevel=error
+node_modules/.package-lock.json: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
 	touch node_modules/.package-lock.json
 
 setup: $(STAMP) node_modules/.package-lock.json
