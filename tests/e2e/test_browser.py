@@ -4,7 +4,8 @@ alice and bob sign in, alice challenges bob (first to 1 point), both land on the
 game page, carol watches it from the lobby's Spectate link. alice moves her paddle
 and all three screens show it; then nobody defends (both players keep out of the
 ball's way) so the ball scores, everyone sees the winner and the lobby lists the
-result. Screenshots go to docs/screenshots/.
+result. Screenshots go to var/screenshots/, or to docs/screenshots/ (the ones the
+README shows) with ARENA_UPDATE_SCREENSHOTS=1.
 
 Positions are read from `window.__arena.view()`, what the page last drew, never
 from pixels. Needs /usr/bin/chromium (scripts/ensure-chromium.sh).
@@ -30,7 +31,8 @@ CHROMIUM_ARGS = [
     "--disable-sync",
     "--no-first-run",
 ]
-SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+ROOT = Path(__file__).resolve().parents[2]
+SCREENSHOTS = ROOT / ("docs" if os.environ.get("ARENA_UPDATE_SCREENSHOTS") == "1" else "var") / "screenshots"
 VIEWPORT = {"width": 1280, "height": 800}
 PASSWORD = "arena-e2e-pw-1"
 PLAY_URL_RE = re.compile(r"/play/([0-9a-f-]{36})/$")
