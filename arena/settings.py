@@ -161,11 +161,26 @@ if REDIS_URL:
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
-            "CONFIG": {"hosts": [REDIS_URL]},
+            # redis-py >= 8 reads with a 5 s timeout by default, which would cut
+            # channels-redis' 5 s blocking receive and drop every idle socket.
+            "CONFIG": {
+                "hosts": [{"address": REDIS_URL, "socket_timeout": env_float("REDIS_SOCKET_TIMEOUT", 10.0)}]
+            },
         }
     }
 else:
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+
+# How match events reach the notification sockets: "layer" (publish straight to a
+# shared channel layer), "outbox" (a row per event, relayed by each ASGI process to
+# its in-memory layer), "auto" (layer with Redis, outbox without), or "none".
+NOTIFICATIONS_BACKEND = env_str("NOTIFICATIONS_BACKEND", "auto")
+NOTIFICATIONS_PUBLISH_TIMEOUT = env_float("NOTIFICATIONS_PUBLISH_TIMEOUT", 1.0)
+NOTIFICATIONS_RELAY_INTERVAL = env_float("NOTIFICATIONS_RELAY_INTERVAL", 0.25)
+NOTIFICATIONS_OUTBOX_GRACE = env_float("NOTIFICATIONS_OUTBOX_GRACE", 5.0)
+NOTIFICATIONS_OUTBOX_RETENTION = env_float("NOTIFICATIONS_OUTBOX_RETENTION", 600.0)
+NOTIFICATIONS_REPLAY_RECENT = env_float("NOTIFICATIONS_REPLAY_RECENT", 60.0)
+NOTIFICATIONS_MAX_WATCHED = env_int("NOTIFICATIONS_MAX_WATCHED", 20)
 
 # --- Game servers ----------------------------------------------------------------
 GAME_SERVER_MIN_PORT = env_int("GAME_SERVER_MIN_PORT", 25000)

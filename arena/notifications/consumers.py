@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from collections import OrderedDict
 from datetime import timedelta
 from typing import Any
@@ -42,6 +43,9 @@ CLOSE_UNAUTHENTICATED = 4401
 CLOSE_UNAVAILABLE = 1011
 MAX_MESSAGE = 4096
 REMEMBERED_MATCHES = 64
+# Channel layers forget group members after `group_expiry` (a day by default); a
+# socket that lives that long renews its groups on a ping at most this often.
+REJOIN_EVERY = 3600.0
 
 
 class NotificationConsumer(AsyncJsonWebsocketConsumer):
@@ -58,6 +62,7 @@ class NotificationConsumer(AsyncJsonWebsocketConsumer):
             return
         self.user = user
         self.groups_joined: set[str] = set()
+        self.joined_at = time.monotonic()
         self.watching: set[str] = set()
         self.ranks: OrderedDict[str, int] = OrderedDict()
         self.notifier = get_notifier()
@@ -110,6 +115,8 @@ class NotificationConsumer(AsyncJsonWebsocketConsumer):
     # --- from the client ------------------------------------------------------------
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        if self.user is None:
+            return  # refused, closing
         if text_data is None or len(text_data) > MAX_MESSAGE:
             await self._error("invalid_message", f"Send JSON text frames of at most {MAX_MESSAGE} bytes.")
             return
@@ -124,6 +131,10 @@ class NotificationConsumer(AsyncJsonWebsocketConsumer):
         action = content.get("action") if isinstance(content, dict) else None
         if action == "ping":
             await self.send_json({"type": "pong"})
+            if time.monotonic() - self.joined_at > REJOIN_EVERY:
+                self.joined_at = time.monotonic()
+                for group in list(self.groups_joined):
+                    await self.channel_layer.group_add(group, self.channel_name)
         elif action in ("watch", "unwatch"):
             match_id = _uuid(content.get("match"))
             if match_id is None:

@@ -27,6 +27,7 @@ from django.test import Client
 from rest_framework.authtoken.models import Token
 
 from arena.notifications.backends import backend_name, stop_relays
+from arena.notifications.checks import redis_socket_timeout_too_short
 
 WS_PATH = "/ws/notifications/"
 REPO = Path(__file__).resolve().parents[2]
@@ -42,6 +43,11 @@ def _backend_matches_environment():
     # Never test the wrong thing silently: with REDIS_URL the producers must send
     # to Redis directly; without, events must go through the outbox.
     assert backend_name() == ("layer" if layer_mode() == "redis" else "outbox"), backend_name()
+    too_short = redis_socket_timeout_too_short()
+    assert not too_short, (
+        "CHANNEL_LAYERS: the Redis hosts need a socket_timeout above 5 s (notifications.E003), "
+        "or every idle socket is torn down"
+    )
 
 
 @pytest.fixture

@@ -1,0 +1,88 @@
+"""Across processes: the launch is served by one daphne process, the sockets are
+held by another, and the game server is a third that publishes the end.
+
+With Redis (`REDIS_URL`) the events travel through Redis; with the in-memory
+default they travel through the outbox table and each daphne's relay. Both runs
+of the suite execute this test.
+"""
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from websockets.exceptions import InvalidStatus
+
+from arena.client import ArenaApi, GameClient
+from arena.gameserver import wire
+from tests.notifications.conftest import WebsocketsSocket, layer_mode
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
+HOST = "127.0.0.1"
+
+
+@pytest.fixture
+def two_servers(daphne_servers, users):
+    return daphne_servers(2)
+
+
+async def test_launch_in_one_process_sockets_in_another(two_servers, tokens, session_cookie):
+    launcher, other = two_servers
+    # alice (a script) and carol are on the other process; bob (a browser tab) on the launcher's
+    alice = await WebsocketsSocket.open(f"{other.ws_url}?token={tokens['alice']}")
+    carol = await WebsocketsSocket.open(f"{other.ws_url}?token={tokens['carol']}")
+    bob = await WebsocketsSocket.open(
+        launcher.ws_url,
+        origin=f"http://127.0.0.1:{launcher.port}",
+        additional_headers={"Cookie": session_cookie("bob")},
+    )
+    sockets = (alice, carol, bob)
+    try:
+        for sock, name in zip(sockets, ("alice", "carol", "bob")):
+            assert (await sock.wait_for("hello"))["user"] == name
+
+        api = ArenaApi(launcher.url, token=tokens["ops"])
+        created = await asyncio.to_thread(api.create_match, ["alice", "bob"], 1)
+        match_id = created["id"]
+        ready = await alice.wait_for("match.ready", match_id, timeout=10)
+        bob_ready = await bob.wait_for("match.ready", match_id, timeout=10)
+        assert (ready["host"], ready["port"]) == (HOST, created["port"])
+        assert ready["token"] != bob_ready["token"]
+
+        await carol.send({"action": "watch", "match": match_id})
+        assert "token" not in await carol.wait_for("match.ready", match_id)
+
+        games = []
+        for event, side in ((ready, "left"), (bob_ready, "right")):
+            game = GameClient(event["host"], event["port"], event["token"])
+            await game.connect()
+            assert (game.role, game.side) == ("player", side)
+            games.append(game)
+        # the game server (a third process) records the start and the end
+        over = await games[0].wait_for(wire.GAME_OVER, timeout=20)
+        for sock in sockets:
+            await sock.wait_for("match.started", match_id, timeout=10)
+            finished = await sock.wait_for("match.finished", match_id, timeout=10)
+            assert (finished["winner"], finished["score"], finished["reason"]) == (
+                over["winner"], over["score"], "points"
+            )
+        # each event once per socket, on either process
+        for sock in sockets:
+            await sock.drain(0.6)
+            kinds = [m["type"] for m in sock.about(match_id) if m["type"].startswith("match.")]
+            assert kinds == ["match.ready", "match.started", "match.finished"], (layer_mode(), kinds)
+        for game in games:
+            await game.close()
+    finally:
+        for sock in sockets:
+            await sock.close()
+
+
+async def test_a_real_server_refuses_bad_tokens_and_foreign_origins(two_servers, tokens, session_cookie):
+    server = two_servers[0]
+    refused = await WebsocketsSocket.open(f"{server.ws_url}?token=wrong")
+    assert await refused.drain(3) == [] and refused.close_code == 4401
+    with pytest.raises(InvalidStatus) as denied:
+        await WebsocketsSocket.open(
+            server.ws_url, origin="http://evil.example", additional_headers={"Cookie": session_cookie("alice")}
+        )
+    assert denied.value.response.status_code == 403
