@@ -135,6 +135,10 @@ class NotificationConsumer(AsyncJsonWebsocketConsumer):
                 self.joined_at = time.monotonic()
                 for group in list(self.groups_joined):
                     await self.channel_layer.group_add(group, self.channel_name)
+        elif action == "lobby":
+            # Every match's public events, so a lobby page stays live without polling.
+            await self._join(events.LOBBY_GROUP)
+            await self.send_json({"type": "lobby"})
         elif action in ("watch", "unwatch"):
             match_id = _uuid(content.get("match"))
             if match_id is None:
@@ -144,7 +148,7 @@ class NotificationConsumer(AsyncJsonWebsocketConsumer):
             else:
                 await self._unwatch(match_id)
         else:
-            await self._error("unknown_action", "Actions: watch, unwatch, ping.")
+            await self._error("unknown_action", "Actions: lobby, watch, unwatch, ping.")
 
     async def _watch(self, match_id: str) -> None:
         if match_id not in self.watching and len(self.watching) >= int(setting("NOTIFICATIONS_MAX_WATCHED")):

@@ -37,6 +37,7 @@ REPEATABLE = frozenset({SCORE})
 
 USER_GROUP = "arena.user.{}"
 MATCH_GROUP = "arena.match.{}"
+LOBBY_GROUP = "arena.lobby"  # the public events of every match, for lobby pages
 PLAYERS = "players"  # audience of a user group: may add the receiver's game token
 PUBLIC = "public"  # audience of a match group (spectators)
 
@@ -64,7 +65,8 @@ class Notification:
         return self.event["type"]
 
     def layer_messages(self) -> list[tuple[str, dict[str, Any]]]:
-        """(group, channel-layer message) pairs: one per player, one for watchers.
+        """(group, channel-layer message) pairs: one per player, one for the match's
+        watchers, one for the lobby pages.
 
         A player who also watches the match gets the event once: the consumer drops
         the public copy when its user is among `user_ids`.
@@ -72,6 +74,7 @@ class Notification:
         base = {"type": "notify", "event": self.event, "user_ids": list(self.user_ids)}
         messages = [(user_group(uid), {**base, "audience": PLAYERS}) for uid in self.user_ids]
         messages.append((match_group(self.match_id), {**base, "audience": PUBLIC}))
+        messages.append((LOBBY_GROUP, {**base, "audience": PUBLIC}))
         return messages
 
 

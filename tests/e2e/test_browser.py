@@ -18,7 +18,8 @@ import time
 from pathlib import Path
 
 import pytest
-from django.contrib.auth import get_user_model
+
+from tests.e2e.conftest import create_site_users
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
@@ -129,13 +130,9 @@ class Dodger:
             self.hold("ArrowDown" if paddle < 520 else "ArrowUp")
 
 
-def test_two_players_and_a_spectator(live_server, game_settings):
-    # The game servers accept Socket.IO connections from the pages' origin only.
-    game_settings(GAME_CORS_ORIGINS=live_server.url)
-    users = get_user_model().objects
-    for name in ("alice", "bob", "carol"):
-        users.create_user(name, password=PASSWORD)
-    base = live_server.url
+def test_two_players_and_a_spectator(arena_server):
+    create_site_users(("alice", "bob", "carol"), PASSWORD)
+    base = arena_server
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     errors: list[str] = []
 

@@ -1,9 +1,11 @@
-// Lobby page: live matches and recent results, polled from GET /api/lobby, and
-// the buttons that start a match (challenge, quick play, bot).
+// Lobby page: live matches and recent results, kept live by the notification
+// channel (no polling), and the buttons that start a match (challenge, quick play,
+// bot).
 
 import { api } from "./api.js";
+import { NotificationChannel } from "./notifications.js";
 
-const POLL_INTERVAL_MS = 1000;
+const REFRESH_DEBOUNCE_MS = 150; // a burst of events costs one GET /api/lobby
 const LIVE_FOR_ME = new Set(["waiting", "playing"]);
 
 const root = document.getElementById("lobby");
@@ -32,6 +34,7 @@ const state = {
   busy: false,
   leaving: false,
   timer: null,
+  channel: null,
 };
 
 const playUrl = (id) => `${root.dataset.playUrl}${id}/`;
@@ -179,16 +182,22 @@ function render(data) {
   else els.status.textContent = `Signed in as ${data.me || state.me}`;
 }
 
-// ---- polling -------------------------------------------------------------------
+// ---- live updates --------------------------------------------------------------
+// GET /api/lobby gives the whole picture once; the notification channel then says
+// when something changed (any match's public events, our own match.ready with its
+// port), and the page reads the picture again. After a reconnection it reads it
+// again too, so nothing missed while offline stays missed.
 
 function goToMatch(match) {
   if (state.leaving) return;
   state.leaving = true;
+  if (state.channel) state.channel.stop();
   window.location.assign(playUrl(match.id));
 }
 
-async function poll() {
+async function refresh() {
   clearTimeout(state.timer);
+  state.timer = null;
   try {
     const { data } = await api("GET", root.dataset.lobbyUrl);
     state.data = data;
@@ -198,7 +207,7 @@ async function poll() {
       goToMatch(data.my_match);
       return;
     }
-    if (els.error.dataset.source === "poll") {
+    if (els.error.dataset.source === "refresh") {
       showError(null);
       delete els.error.dataset.source;
     }
@@ -208,9 +217,43 @@ async function poll() {
       return;
     }
     showError(err.detail || String(err));
-    els.error.dataset.source = "poll";
+    els.error.dataset.source = "refresh";
   }
-  if (!state.leaving) state.timer = setTimeout(poll, POLL_INTERVAL_MS);
+}
+
+function refreshSoon() {
+  if (state.leaving || state.timer !== null) return;
+  state.timer = setTimeout(refresh, REFRESH_DEBOUNCE_MS);
+}
+
+function showConnection(channelState, channel) {
+  root.dataset.connection = channelState;
+  if (channelState === "reconnecting") {
+    const seconds = Math.ceil((channel.retryIn() ?? 0) / 1000);
+    els.status.textContent = seconds > 0 ? `Reconnecting in ${seconds} s…` : "Reconnecting…";
+    els.status.classList.add("status-warning");
+  } else if (channelState === "unauthorized") {
+    window.location.assign(`/login/?next=${encodeURIComponent(window.location.pathname)}`);
+  } else {
+    els.status.classList.remove("status-warning");
+  }
+}
+
+function startChannel() {
+  const channel = new NotificationChannel();
+  state.channel = channel;
+  channel.on("state", showConnection);
+  channel.on("hello", () => channel.send({ action: "lobby" }));
+  channel.on("lobby", refresh); // subscribed: read the whole picture once
+  channel.on("match.ready", (event) => {
+    const mine = event.token && event.match.players.some((p) => p.username === state.me);
+    if (mine && LIVE_FOR_ME.has(event.match.status)) goToMatch(event.match);
+    else refreshSoon();
+  });
+  channel.on("*", (event) => {
+    if (event.type.startsWith("match.") && event.type !== "match.ready") refreshSoon();
+  });
+  channel.start();
 }
 
 // ---- actions -------------------------------------------------------------------
@@ -260,10 +303,9 @@ els.quickplay.addEventListener("click", () => {
     if (status === 201 && data && data.id) {
       goToMatch(data);
     } else {
-      // 202: queued; the lobby poll sends us to the match once it exists.
+      // 202: queued; match.ready on the channel takes us to the match.
       state.data = { ...(state.data || {}), queued: true };
       renderQueue(true);
-      poll();
     }
   });
 });
@@ -275,7 +317,8 @@ els.bot.addEventListener("click", () => {
   });
 });
 
-// Test and debugging hook: the last lobby answer.
-window.__arenaLobby = { data: () => state.data };
+// Test and debugging hook: the last lobby answer and the channel's state.
+window.__arenaLobby = { data: () => state.data, connection: () => state.channel?.state };
 
-poll();
+refresh();
+startChannel();
