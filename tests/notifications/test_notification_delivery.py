@@ -211,7 +211,7 @@ def test_direct_sends_wait_for_the_commit_and_skip_rollbacks(launching_match, se
         assert layer.sent == []  # not before the commit
     groups = [group for group, _ in layer.sent]
     players = [events.user_group(p.user_id) for p in launching_match.players.all()]
-    assert groups == [*players, events.match_group(launching_match.id)]
+    assert groups == [*players, events.match_group(launching_match.id), events.LOBBY_GROUP]
     assert all(m["event"]["type"] == events.FAILED for _, m in layer.sent)
 
 

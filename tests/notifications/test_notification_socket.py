@@ -266,3 +266,16 @@ async def test_spectators_may_watch_any_match_but_get_no_token(connect, tokens, 
     dave_api.credentials(HTTP_AUTHORIZATION=f"Token {tokens['dave']}")
     response = await api_call(dave_api, "get", f"/api/match/{created['id']}/token")
     assert response.status_code == 403
+
+
+@pytest.mark.slow
+async def test_lobby_subscription_gets_every_matchs_public_events(connect, tokens, ops_api):
+    carol = await connect(token=tokens["carol"])
+    await carol.wait_for("hello")
+    await carol.send({"action": "lobby"})
+    await carol.wait_for("lobby")
+    created = await launch(ops_api)  # alice vs bob: carol plays no part
+    ready = await carol.wait_for("match.ready", timeout=20)
+    assert ready["match"]["id"] == created["id"]
+    assert "token" not in ready, "a lobby never sees game tokens"
+    assert [p["username"] for p in ready["match"]["players"]] == ["alice", "bob"]
