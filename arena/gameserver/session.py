@@ -124,6 +124,7 @@ class GameSession:
         self.play_time = 0.0
         self.loop_stats = LoopStats()
         self.outcome: Outcome | None = None
+        self.background: set[asyncio.Task] = set()  # fire-and-forget work, kept referenced
 
     # --- who is here -------------------------------------------------------------
 
@@ -165,9 +166,9 @@ class GameSession:
             self.player_sid[seat.user_id] = sid
             if previous is not None:
                 self.clients.pop(previous, None)
-                asyncio.create_task(self._replace(previous))
+                self._in_background(self._replace(previous))
         self.clients[sid] = seat.user_id if seat else None
-        asyncio.create_task(self._welcome(sid, seat))
+        self._in_background(self._welcome(sid, seat))
         if not self.missing():
             self.all_present.set()
         return True
@@ -234,6 +235,16 @@ class GameSession:
 
     async def on_unknown(self, event: str, sid: str, *args: Any) -> None:
         await self._reject(sid, "unknown_event", f"Unknown event {str(event)[:40]!r}.")
+
+    def _in_background(self, coro) -> None:
+        task = asyncio.create_task(coro)
+        self.background.add(task)
+        task.add_done_callback(self._background_done)
+
+    def _background_done(self, task: asyncio.Task) -> None:
+        self.background.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            logger.warning("background task failed: %r", task.exception())
 
     async def _reject(self, sid: str, code: str, detail: str) -> None:
         logger.debug("rejected a message from %s: %s", sid, code)
@@ -329,6 +340,8 @@ class GameSession:
             outbox, self.outbox = self.outbox, []
             for event, payload in outbox:
                 await self.sio.emit(event, payload)
+                if event == wire.SCORE:
+                    self._in_background(self.store.publish_score(payload["score"]))
             if self.state.tick >= next_snapshot:
                 next_snapshot = self.state.tick + self.snapshot_every
                 await self.sio.emit(wire.STATE, self.snapshot())

@@ -19,6 +19,7 @@ from django.utils import timezone
 from arena.matches import services
 from arena.matches.models import Match
 from arena.matches.spool import spool_write
+from arena.notifications import publish
 from arena.matches.states import MatchStatus
 
 logger = logging.getLogger("arena.gameserver")
@@ -137,6 +138,10 @@ class MatchStore:
         except DATABASE_ERRORS:
             self._spool("cancel", score=score, reason=reason, finished_at=finished_at)
             return True
+
+    async def publish_score(self, score: dict[str, int]) -> None:
+        """Tell lobbies and watchers about a point (best effort, never retried)."""
+        await sync_to_async(_fresh_connection_on_error(publish.match_score))(self.match_id, score)
 
     async def heartbeat(self) -> None:
         await self._call(services.match_heartbeat, self.match_id, retry_for=0)

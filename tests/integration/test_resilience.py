@@ -159,7 +159,14 @@ async def dodge(client: GameClient) -> None:
             continue
         seen = len(client.history)
         state = client.state
-        move = 1 if state["paddles"][client.side] >= state["ball"]["y"] else -1
+        paddle, ball = state["paddles"][client.side], state["ball"]["y"]
+        gap = ball - paddle  # keep 200 px from the ball's line, going where there is room
+        if abs(gap) >= 200:
+            move = 0
+        elif gap > 0:
+            move = -1 if paddle > 80 else 1
+        else:
+            move = 1 if paddle < 520 else -1
         if move != last:
             await client.send_input(move)
             last = move
