@@ -35,6 +35,14 @@ describe("welcome, presence, countdown", () => {
     close(net.renderDelay, 2 / 30);
   });
 
+  test("after a reconnection, seq continues above what the server applied", () => {
+    const { net, socket } = setup({
+      welcomeOverrides: { phase: "playing", state: state(600, { acks: { left: 41 } }) },
+    });
+    net.setMove(1);
+    assert.deepEqual(socket.sentOf("input").at(-1), [{ seq: 42, move: 1 }]);
+  });
+
   test("a spectator has no side and sends no input", () => {
     const { net, socket } = setup({ welcomeOverrides: { role: "spectator", side: null } });
     assert.equal(net.side, null);

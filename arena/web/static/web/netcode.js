@@ -216,6 +216,10 @@ export class Netcode extends Emitter {
     this.pending = [];
     this._serverY = null;
     this._smooth = { value: 0, at: 0 };
+    // The server remembers the last seq it applied for this side, across
+    // connections: continue above it, or the first inputs would count as acked.
+    const acked = this.side && msg.state && msg.state.acks ? Number(msg.state.acks[this.side]) : 0;
+    if (Number.isFinite(acked) && acked > this.seq) this.seq = acked;
     if (msg.state) this.handleState(msg.state, { fromWelcome: true });
     this._fire("welcome", msg);
     // An intent held while (re)connecting is sent as soon as we are a player.
