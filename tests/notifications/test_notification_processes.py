@@ -68,7 +68,8 @@ async def test_launch_in_one_process_sockets_in_another(two_servers, tokens, ses
         # each event once per socket, on either process
         for sock in sockets:
             await sock.drain(0.6)
-            kinds = [m["type"] for m in sock.about(match_id) if m["type"].startswith("match.")]
+            # match.score races the final match.finished (which supersedes it): not counted
+            kinds = [m["type"] for m in sock.about(match_id) if m["type"].startswith("match.") and m["type"] != "match.score"]
             assert kinds == ["match.ready", "match.started", "match.finished"], (layer_mode(), kinds)
         for game in games:
             await game.close()
