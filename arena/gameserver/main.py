@@ -26,9 +26,10 @@ def prepare() -> None:
     # Everything imported from here on is what a match needs; importing it now
     # lets a zygote share it with every child.
     import aiohttp.web  # noqa: F401
+    import engineio.async_drivers.aiohttp  # noqa: F401  (python-socketio imports it lazily)
     import socketio  # noqa: F401
 
-    from arena.gameserver import session  # noqa: F401
+    from arena.gameserver import ports, session  # noqa: F401
 
 
 def serve(match_id: str) -> int:

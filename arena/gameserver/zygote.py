@@ -57,14 +57,13 @@ EXIT_CHILD_CRASH = 1
 
 
 class Zygote:
-    def __init__(self, control: socket.socket) -> None:
+    def __init__(self, control: socket.socket, initial_signals: dict) -> None:
         self.control: socket.socket | None = control
         self.poller = select.poll()
         self.children: dict[int, socket.socket | None] = {}  # pid -> reply socket while the launcher listens
         self.replies: dict[int, int] = {}  # reply socket fd -> pid
         self.forked = 0
-        # Dispositions of a fresh interpreter, restored in every child.
-        self.initial_signals = {sig: signal.getsignal(sig) for sig in _catchable_signals()}
+        self.initial_signals = initial_signals  # a fresh interpreter's, restored in every child
         self.wake_r, self.wake_w = os.pipe()
         os.set_blocking(self.wake_w, False)
         os.set_blocking(self.wake_r, False)
@@ -122,7 +121,7 @@ class Zygote:
         reply = socket.socket(fileno=reply_fd)
         reply.setblocking(False)
         try:
-            pid = self.fork(match_id, stdout_fd, log_fd)
+            pid = self.fork(match_id, stdout_fd, log_fd, reply)
         except OSError as error:
             logger.error("fork for match %s failed: %s", match_id, error)
             _send(reply, {"error": f"fork failed: {error}"})
@@ -136,7 +135,7 @@ class Zygote:
         self.poller.register(reply, select.POLLIN)
         _send(reply, {"pid": pid})
 
-    def fork(self, match_id: str, stdout_fd: int, log_fd: int) -> int:
+    def fork(self, match_id: str, stdout_fd: int, log_fd: int, reply: socket.socket) -> int:
         from django.db import connections
 
         connections.close_all()  # never share a database connection with a child
@@ -147,6 +146,7 @@ class Zygote:
         gc.freeze()  # whatever the zygote allocated since is shared too; the child's GC skips it
         pid = os.fork()
         if pid == 0:
+            reply.close()  # this launch's answer is the zygote's business
             self._child(match_id, stdout_fd, log_fd)  # never returns
         self.forked += 1
         return pid
@@ -291,6 +291,101 @@ def release_idle_descriptors() -> None:
         loop.close()
 
 
+def warm_up() -> None:
+    """Do once, here, what every child would otherwise do first.
+
+    Django, python-socketio and aiohttp fill caches lazily (compiled queries,
+    field choices, ABC subclass caches, the engine.io aiohttp driver...). Done in
+    the zygote, that work is shared by every child instead of being repeated, and
+    copied into each child's private memory, at every launch. Read-only: one
+    lookup of a match that does not exist, one of any match there is.
+    """
+    import asyncio
+    import uuid
+
+    from aiohttp import web
+    from django.db import connections
+
+    from arena.gameserver.session import GameSession, GameSettings
+    from arena.gameserver.store import MatchInfo, MatchNotLaunchable, MatchStore, Seat, load_match
+    from arena.matches.models import Match
+
+    nobody = str(uuid.UUID(int=0))
+    try:
+        try:
+            load_match(nobody)
+        except MatchNotLaunchable:
+            pass
+        match = Match.objects.prefetch_related("players__user").order_by().first()
+        if match is not None:
+            [(p.user_id, p.user.username, p.side) for p in match.players.all()]
+    except Exception:  # a database that does not answer yet: the children will do it
+        logger.warning("zygote warm-up could not read the database", exc_info=True)
+    finally:
+        connections.close_all()
+
+    info = MatchInfo(id=nobody, points_to_win=1, seats=(Seat(0, "left", "left"), Seat(-1, "right", "right")))
+
+    async def build() -> None:
+        session = GameSession(info, MatchStore(nobody), GameSettings.from_django())
+        session.sio.packet_class(2, data=["state", session.snapshot()]).encode()
+        app = web.Application()
+        session.sio.attach(app)
+        runner = web.AppRunner(app, access_log=None, handle_signals=False)
+        await runner.setup()
+        await runner.cleanup()
+
+    asyncio.run(build())
+
+
+_ballast: list = []
+
+
+def fill_allocator_holes() -> None:
+    """Fill the free blocks and pools of CPython's small-object allocator.
+
+    A child's new small objects would otherwise go to the free slots the zygote's
+    start-up left in its memory pools, scattered over pages shared with the
+    zygote: each such allocation copies a whole page (copy-on-write). With every
+    slot taken by objects nobody ever touches, the child's objects go to fresh
+    pools, packed together, and the shared pages stay shared. CPython-specific:
+    reads `sys._debugmallocstats()`; does nothing if its format is not known.
+    """
+    import re
+    import tempfile
+
+    if not hasattr(sys, "_debugmallocstats"):
+        return
+    with tempfile.TemporaryFile() as out:
+        saved = os.dup(2)
+        try:
+            sys.stderr.flush()
+            os.dup2(out.fileno(), 2)
+            sys._debugmallocstats()
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+        out.seek(0)
+        text = out.read().decode("ascii", "replace")
+    classes = [(int(size), int(avail)) for size, avail in re.findall(r"^\s+\d+\s+(\d+)\s+\d+\s+\d+\s+(\d+)$", text, re.M)]
+    unused = re.search(r"^(\d+) unused pools \* (\d+) bytes", text, re.M)
+    for size, avail in classes:
+        _ballast.extend(_object_of_size(size) for _ in range(avail))
+    if unused:
+        pools, pool_size = int(unused.group(1)), int(unused.group(2))
+        per_pool = pool_size // 512
+        _ballast.extend(_object_of_size(512) for _ in range(pools * per_pool))
+
+
+def _object_of_size(size: int) -> object:
+    """A new, untracked object taking one block of `size` bytes."""
+    if size <= 16:
+        return object()
+    if size <= 32:
+        return float(size) + 0.5  # a new float object, 24 bytes
+    return bytes(size - 33)  # a bytes object's header is 33 bytes
+
+
 def main(argv: list[str]) -> int:
     if len(argv) != 1 or not argv[0].isdigit():
         print("usage: python -m arena.gameserver.zygote <control fd>", file=sys.stderr)
@@ -301,14 +396,17 @@ def main(argv: list[str]) -> int:
     control = socket.socket(fileno=int(argv[0]))
     from arena.gameserver.main import prepare
 
+    initial_signals = {sig: signal.getsignal(sig) for sig in _catchable_signals()}
     prepare()
     release_idle_descriptors()
+    warm_up()
     from django.db import connections
 
     connections.close_all()
     gc.collect()
+    fill_allocator_holes()
     gc.freeze()
-    return Zygote(control).run()
+    return Zygote(control, initial_signals).run()
 
 
 if __name__ == "__main__":

@@ -144,6 +144,14 @@ def test_a_forked_game_server_plays_a_match_to_the_end(warm, ops_api, users):
     assert pid_alive(zygote) and not zombie_children(zygote)
 
 
+def unix_sockets(pid: int) -> set[str]:
+    """The Unix-domain sockets a process holds, as "socket:[inode]" links."""
+    with open(f"/proc/{pid}/net/unix") as f:
+        inodes = {line.split()[6] for line in f.readlines()[1:] if len(line.split()) > 6}
+    links = {os.readlink(f"/proc/{pid}/fd/{fd}") for fd in os.listdir(f"/proc/{pid}/fd")}
+    return {link for link in links if link.startswith("socket:[") and link[8:-1] in inodes}
+
+
 def test_the_child_has_none_of_the_zygotes_descriptors(warm, ops_api, users):
     match = Match.objects.get(pk=launch(ops_api)["id"])
     zygote = warm.zygote_pid()
@@ -151,6 +159,8 @@ def test_the_child_has_none_of_the_zygotes_descriptors(warm, ops_api, users):
     unix_or_pipes = {link for link in theirs if link.startswith(("socket:", "pipe:"))}
     mine = {os.readlink(f"/proc/{match.pid}/fd/{fd}") for fd in os.listdir(f"/proc/{match.pid}/fd")}
     assert not (mine & unix_or_pipes)
+    # no control or reply socket either: the only Unix sockets are its event loop's own pair
+    assert len(unix_sockets(match.pid)) <= 2
 
 
 def test_a_killed_zygote_is_restarted_and_its_games_live_on(warm, ops_api, users):

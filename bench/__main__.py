@@ -1,0 +1,36 @@
+"""`python -m bench`: every benchmark, one after the other, in a few minutes.
+
+Each prints its table; the raw numbers go to var/bench/results/*.json and the
+plots to docs/bench-density.png and docs/bench-spectators.png. The spectator
+benchmark runs twice: as the game server is, and with the broadcast change
+proposed in docs/benchmarks.md (applied by bench/experiment, nothing else).
+"""
+from __future__ import annotations
+
+import sys
+import time
+
+from bench import density, latency, launch, memory, spectators
+from bench.common import machine
+
+
+def main() -> int:
+    info = machine()
+    print(f"machine: {info['nproc']} CPU(s), {info['cpu']}, Python {info['python']}")
+    started = time.monotonic()
+    for name, module in (("launch", launch), ("memory", memory), ("latency", latency),
+                         ("density", density)):
+        print(f"\n=== bench.{name}", flush=True)
+        module.main([])
+    print("\n=== bench.spectators", flush=True)
+    base = spectators.main(["--plot", ""])
+    print("\n=== bench.spectators --patch direct_broadcast (the proposed session change)", flush=True)
+    patched = spectators.main(["--patch", "direct_broadcast", "--plot", ""])
+    spectators.plot(base["steps"], "docs/bench-spectators.png", patched=patched["steps"])
+    print("plot: docs/bench-spectators.png")
+    print(f"\nall benchmarks: {time.monotonic() - started:.0f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

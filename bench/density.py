@@ -1,0 +1,234 @@
+"""`python -m bench.density`: how many live matches can one machine host?
+
+For each N of the sweep: N matches are launched through the API (warm launcher),
+two lean players join each and send an input at 10 Hz; the servers tick at 60 Hz
+and send 30 snapshots a second. After a short warm-up the benchmark measures,
+for a fixed window: each match's tick rate (from the ticks its players receive),
+snapshot latency (see `bench.stats`), dropped snapshots, the CPU of the game
+servers, of the load generator and of everything else on the machine, and the
+USS of a sample of game servers. Then every server is stopped (SIGTERM: the match
+is cancelled and the server logs its loop statistics, which are summed).
+
+The sweep stops early once the median match ticks below 50 Hz: the machine is
+past saturation and a larger N says nothing more.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import sys
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+from bench.common import (
+    patch_settings,
+    DjangoServer,
+    api,
+    bench_run,
+    game_servers,
+    loop_stats_from_logs,
+    machine,
+    prepare_database,
+    save_result,
+    table,
+)
+from bench.load import LoadGenerator
+from bench.stats import analyse, cpu_seconds, machine_busy, server_tick_rate, uss_mib
+
+
+class Accounts:
+    def __init__(self, players: list[list[str]]) -> None:
+        self.players = list(players)
+        self.lock = threading.Lock()
+
+    def take(self, count: int) -> list[list[str]]:
+        with self.lock:
+            taken, self.players = self.players[:count], self.players[count:]
+        if len(taken) < count:
+            raise RuntimeError("not enough bench players")
+        return taken
+
+
+def launch_matches(server: DjangoServer, ops: str, pairs: list[list[list[str]]], points: int,
+                   threads: int = 4) -> tuple[list[dict], list[str]]:
+    """Launch one match per pair of players; (matches, errors)."""
+
+    def one(pair):
+        status, body = api(server.url, ops, "PUT", "/api/match",
+                           {"players": [pair[0][0], pair[1][0]], "points_to_win": points})
+        if status != 201:
+            return None, f"{status} {body.get('error')}: {body.get('detail')}"
+        return {"id": body["id"], "port": body["port"], "tokens": [pair[0][1], pair[1][1]]}, None
+
+    with ThreadPoolExecutor(max_workers=threads) as pool:
+        answers = list(pool.map(one, pairs))
+    return [m for m, _ in answers if m], [e for _, e in answers if e]
+
+
+def player_specs(matches: list[dict], behaviour: str, probes: int) -> list[dict]:
+    specs = []
+    for i, match in enumerate(matches):
+        for seat, token in enumerate(match["tokens"]):
+            specs.append({"key": f"{match['id']}/{seat}", "match": match["id"], "port": match["port"],
+                          "token": token, "role": "player", "behaviour": behaviour})
+        if i < probes:
+            specs.append({"key": f"{match['id']}/probe", "match": match["id"], "port": match["port"],
+                          "role": "spectator", "probe": True})
+    return specs
+
+
+def stop_servers(pids: list[int], timeout: float = 30) -> None:
+    for pid in pids:
+        try:
+            os.kill(pid, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and any(_exists(p) for p in pids):
+        time.sleep(0.1)
+    for pid in pids:
+        if _exists(pid):
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+
+
+def _exists(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(") ", 1)[1][0] != "Z"
+    except OSError:
+        return False
+
+
+def measure_step(server: DjangoServer, load: LoadGenerator, ops: str, accounts: Accounts, n: int,
+                 args) -> dict:
+    pairs = [accounts.take(2) for _ in range(n)]
+    started = time.monotonic()
+    matches, launch_errors = launch_matches(server, ops, pairs, points=21)
+    launched = time.monotonic() - started
+    ok, connect_errors = load.connect(player_specs(matches, "random", args.probes))
+    time.sleep(args.warmup)
+    pids = game_servers(server.pid())
+    others = [p for p in (load_pids(load)) if p]
+    cpu0, load_cpu0, busy0, wall0 = cpu_seconds(pids), cpu_seconds(others), machine_busy(), time.monotonic()
+    results = load.measure(args.seconds)
+    cpu1, load_cpu1, busy1, wall1 = cpu_seconds(pids), cpu_seconds(others), machine_busy(), time.monotonic()
+    uss = uss_mib(pids, limit=20)
+    window = wall1 - wall0
+    servers_cpu = sum(cpu1[p] - cpu0[p] for p in cpu1 if p in cpu0)
+    loadgen_cpu = sum(load_cpu1[p] - load_cpu0[p] for p in load_cpu1 if p in load_cpu0)
+    machine_cpu = busy1[0] - busy0[0]
+    stop_servers(pids)
+    load.close()
+    loops = loop_stats_from_logs(m["id"] for m in matches)
+    summary = analyse(results)
+    summary.update({
+        "n": n,
+        "launched": len(matches),
+        "launch_seconds": launched,
+        "launch_errors": launch_errors[:5],
+        "connections": ok,
+        "connect_errors": connect_errors[:5],
+        "game_servers": len(pids),
+        "servers_cpu_pct": 100 * servers_cpu / window,
+        "server_cpu_ms_per_s": 1000 * servers_cpu / window / max(1, len(pids)),
+        "loadgen_cpu_pct_psutil": 100 * loadgen_cpu / window,
+        "machine_cpu_pct": 100 * machine_cpu / window,
+        "other_cpu_pct": 100 * (machine_cpu - servers_cpu - loadgen_cpu) / window,
+        "uss_mib_mean": sum(uss) / len(uss) if uss else float("nan"),
+        "uss_mib_max": max(uss) if uss else float("nan"),
+        "loop": loops,
+        "server_tick_rate": server_tick_rate(loops),
+        "loadavg": os.getloadavg()[0],
+    })
+    return summary
+
+
+def load_pids(load: LoadGenerator) -> list[int]:
+    return [proc.pid for proc in load.procs]
+
+
+def row(s: dict) -> list:
+    lat = s["latency_ms"]
+    return [s["n"], f"{s['launched']}/{s['n']}", s["server_tick_rate"], s["tick_rate_p50"], s["tick_rate_min"],
+            lat["player"]["p50"], lat["player"]["p99"], lat["probe"]["p99"], s["dropped"],
+            s["loop"]["dropped_steps"], s["server_cpu_ms_per_s"], s["servers_cpu_pct"],
+            s["loadgen_cpu_pct_psutil"], s["other_cpu_pct"], s["uss_mib_mean"]]
+
+
+HEADERS = ["N", "up", "server tick/s", "client tick/s p50", "client tick/s min", "lat p50 ms", "lat p99 ms", "probe p99 ms",
+           "dropped snaps", "dropped steps", "server ms/s each", "servers CPU %", "loadgen CPU %",
+           "other CPU %", "USS MiB"]
+
+
+def plot(steps: list[dict], path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    ns = [s["n"] for s in steps]
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4))
+    ax1.plot(ns, [s["server_tick_rate"] for s in steps], "o-", label="simulated (server loop stats)")
+    ax1.plot(ns, [s["tick_rate_min"] for s in steps], "s--", label="slowest match, seen by its players")
+    ax1.axhline(59.5, color="grey", lw=0.8, ls=":", label="target 59.5")
+    ax1.set_xlabel("concurrent matches")
+    ax1.set_ylabel("ticks per second")
+    ax1.set_title("Tick rate")
+    ax1.legend()
+    ax2.plot(ns, [s["latency_ms"]["player"]["p50"] for s in steps], "o-", label="p50")
+    ax2.plot(ns, [s["latency_ms"]["player"]["p99"] for s in steps], "s--", label="p99")
+    ax2.axhline(25, color="grey", lw=0.8, ls=":", label="target p99 25 ms")
+    ax2.set_xlabel("concurrent matches")
+    ax2.set_ylabel("ms")
+    ax2.set_yscale("log")
+    ax2.set_title("Snapshot latency (players)")
+    ax2.legend()
+    fig.suptitle("Arena density: 2 players per match, 10 Hz inputs, 60 Hz ticks, 30 Hz snapshots")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def main(argv: list[str] | None = None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sweep", default="25,50,100,150,250")
+    parser.add_argument("--seconds", type=float, default=8.0, help="measurement window per step")
+    parser.add_argument("--warmup", type=float, default=2.0)
+    parser.add_argument("--workers", type=int, default=2, help="load-generator processes")
+    parser.add_argument("--probes", type=int, default=2, help="python-socketio spectators, as a cross-check")
+    parser.add_argument("--plot", default="docs/bench-density.png")
+    parser.add_argument("--patch", choices=["direct_broadcast"], help="run a proposed game-server change")
+    args = parser.parse_args(argv)
+    sweep = [int(x) for x in args.sweep.split(",")]
+    data = {"machine": machine(), "args": vars(args), "steps": []}
+    with bench_run("bench.density"):
+        accounts_data = prepare_database(2 * sum(sweep) + 10)
+        accounts = Accounts(accounts_data["players"])
+        settings = {"GAME_SERVER_LAUNCHER": "warm", **patch_settings(args.patch)}
+        with DjangoServer("density", **settings) as server, LoadGenerator(args.workers) as load:
+            api(server.url, accounts_data["ops"], "GET", "/api/match/00000000-0000-0000-0000-000000000000")
+            for n in sweep:
+                step = measure_step(server, load, accounts_data["ops"], accounts, n, args)
+                data["steps"].append(step)
+                print(table(HEADERS, [row(step)]).splitlines()[-1], flush=True)
+                if step["server_tick_rate"] < 50 or step["latency_ms"]["player"]["p99"] > 2000:
+                    print("stopping the sweep: the machine is far past saturation")
+                    break
+        text = table(HEADERS, [row(s) for s in data["steps"]],
+                     title="Density: N matches, 2 players each (10 Hz inputs), 60 Hz ticks, 30 Hz snapshots")
+        print(text)
+        data["table"] = text
+        save_result("density" + (f"-{args.patch}" if args.patch else ""), data)
+        if args.plot:
+            plot(data["steps"], args.plot)
+            print(f"plot: {args.plot}")
+    return data
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

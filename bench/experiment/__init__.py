@@ -1,0 +1,1 @@
+"""Proposed game-server changes, applied only by benchmarks that ask for them."""

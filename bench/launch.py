@@ -1,0 +1,193 @@
+"""`python -m bench.launch`: how fast does PUT /api/match give a playable server?
+
+Two web servers run side by side on the same bench database, one per launch
+strategy (`subprocess`, `warm`), so both are measured in the same run under the
+same noise. A launch is timed from sending `PUT /api/match` to the `201`, and to
+a Socket.IO connection accepted by the port in the answer.
+
+* sequential: launches alternate between the two strategies, one at a time;
+* concurrent: 50 launches at once against one strategy, then the other;
+* in-process: `get_launcher().launch()` alone, without HTTP, Django views or
+  the database writes around it (what the strategy itself costs).
+
+Unplayed matches cancel themselves after GAME_PLAYER_CONNECT_TIMEOUT (3 s here)
+and their servers exit; every process is killed at the end anyway.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+from bench.common import (
+    BASE_DIR,
+    DjangoServer,
+    api,
+    bench_env,
+    bench_run,
+    cpu_seconds_of as cpu_seconds,
+    machine,
+    prepare_database,
+    python,
+    save_result,
+    summary_ms,
+    table,
+)
+from bench.wsclient import probe
+
+STRATEGIES = ("subprocess", "warm")
+SERVER_SETTINGS = {"GAME_PLAYER_CONNECT_TIMEOUT": "3"}
+
+
+class Players:
+    """Hands out fresh pairs of players, never one twice in a run."""
+
+    def __init__(self, names: list[str]) -> None:
+        self.names = list(names)
+        self.lock = threading.Lock()
+
+    def pair(self) -> list[str]:
+        with self.lock:
+            if len(self.names) < 2:
+                raise RuntimeError("not enough bench players")
+            return [self.names.pop(), self.names.pop()]
+
+    def take(self, count: int) -> list[str]:
+        with self.lock:
+            taken, self.names = self.names[:count], self.names[count:]
+            return taken
+
+
+def one_launch(server: DjangoServer, ops: str, players: Players) -> dict:
+    pair = players.pair()
+    started = time.monotonic()
+    status, body = api(server.url, ops, "PUT", "/api/match", {"players": pair, "points_to_win": 1})
+    answered = time.monotonic()
+    result = {"status": status, "put": answered - started, "error": body.get("error")}
+    if status == 201:
+        try:
+            probe(body["host"], body["port"], timeout=10)
+            result["ready"] = time.monotonic() - started
+        except OSError as error:
+            result["error"] = f"connect: {error}"
+    return result
+
+
+def sequential(servers: dict[str, DjangoServer], ops: str, players: Players, rounds: int) -> dict[str, list[dict]]:
+    results: dict[str, list[dict]] = {name: [] for name in servers}
+    for i in range(rounds):
+        order = STRATEGIES if i % 2 == 0 else STRATEGIES[::-1]
+        for name in order:
+            results[name].append(one_launch(servers[name], ops, players))
+    return results
+
+
+def concurrent(server: DjangoServer, ops: str, players: Players, count: int) -> tuple[list[dict], float]:
+    gate = threading.Barrier(count)
+
+    def task(_):
+        gate.wait(timeout=30)
+        return one_launch(server, ops, players)
+
+    started = time.monotonic()
+    with ThreadPoolExecutor(max_workers=count) as pool:
+        results = list(pool.map(task, range(count)))
+    return results, time.monotonic() - started
+
+
+def in_process(strategy: str, names: list[str], count: int) -> dict[str, list[float]]:
+    out = subprocess.run(
+        [python(), "-m", "bench.launch_direct", strategy, str(count), *names],
+        cwd=BASE_DIR, env=bench_env(**SERVER_SETTINGS), capture_output=True, text=True, timeout=300,
+    )
+    if out.returncode != 0:
+        raise RuntimeError(f"launch_direct failed: {out.stderr[-2000:]}")
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def wait_quiet(seconds: float) -> None:
+    """Let the previous phase's unplayed servers exit before the next one."""
+    time.sleep(seconds)
+
+
+def main(argv: list[str] | None = None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=25, help="sequential launches per strategy")
+    parser.add_argument("--concurrent", type=int, default=50)
+    parser.add_argument("--direct", type=int, default=20, help="in-process launches per strategy")
+    args = parser.parse_args(argv)
+    needed = 2 * (2 * args.rounds + 2 * args.concurrent + 2 * (args.direct + 2) + 8)
+    with bench_run("bench.launch"):
+        accounts = prepare_database(needed)
+        players = Players([name for name, _ in accounts["players"]])
+        ops = accounts["ops"]
+        rows, data = [], {"machine": machine(), "args": vars(args)}
+        with DjangoServer("subprocess", GAME_SERVER_LAUNCHER="subprocess", **SERVER_SETTINGS) as cold, \
+                DjangoServer("warm", GAME_SERVER_LAUNCHER="warm", **SERVER_SETTINGS) as warm:
+            servers = {"subprocess": cold, "warm": warm}
+            for server in servers.values():  # first launch: imports, zygote start, DB connection
+                for _ in range(2):
+                    one_launch(server, ops, players)
+            cpu0 = cpu_seconds([s.pid() for s in servers.values()])
+            seq = sequential(servers, ops, players, args.rounds)
+            cpu1 = cpu_seconds([s.pid() for s in servers.values()])
+            web_cpu = {name: 1000 * (cpu1[s.pid()] - cpu0[s.pid()]) / args.rounds for name, s in servers.items()}
+            wait_quiet(4)
+            conc = {}
+            for name in ("warm", "subprocess"):
+                conc[name] = concurrent(servers[name], ops, players, args.concurrent)
+                wait_quiet(4)
+        direct = {name: in_process(name, players.take(2 * (args.direct + 2)), args.direct) for name in STRATEGIES}
+
+        for name in STRATEGIES:
+            ok = [r for r in seq[name] if r["status"] == 201 and "ready" in r]
+            put, ready = summary_ms([r["put"] for r in ok]), summary_ms([r["ready"] for r in ok])
+            rows.append([name, "sequential", f"{len(ok)}/{len(seq[name])}", put["p50"], put["p99"],
+                         ready["p50"], ready["p99"], ready["max"]])
+            data[f"{name}_sequential"] = {"put": put, "ready": ready, "results": seq[name]}
+        for name in STRATEGIES:
+            results, wall = conc[name]
+            ok = [r for r in results if r["status"] == 201 and "ready" in r]
+            put, ready = summary_ms([r["put"] for r in ok]), summary_ms([r["ready"] for r in ok])
+            rows.append([name, f"{args.concurrent} concurrent", f"{len(ok)}/{len(results)}", put["p50"],
+                         put["p99"], ready["p50"], ready["p99"], ready["max"]])
+            data[f"{name}_concurrent"] = {"put": put, "ready": ready, "wall": wall, "results": results,
+                                         "errors": sorted({str(r.get('error')) for r in results if r not in ok})}
+        for name in STRATEGIES:
+            launch = summary_ms(direct[name]["durations"])
+            rows.append([name, "launch() in-process", f"{launch['n']}/{args.direct}", launch["p50"],
+                         launch["p99"], "", "", launch["max"]])
+            data[f"{name}_direct"] = launch
+        cpu_rows = []
+        for name in STRATEGIES:
+            child = sorted(direct[name]["child_cpu"])
+            wait = sorted(direct[name]["child_wait"])
+            cpu_rows.append([name, web_cpu[name], child[len(child) // 2] * 1000 if child else float("nan"),
+                             wait[len(wait) // 2] * 1000 if wait else float("nan")])
+        data["cpu"] = cpu_rows
+        text = table(
+            ["launcher", "mode", "ok", "201 p50 ms", "201 p99 ms", "ready p50 ms", "ready p99 ms", "max ms"],
+            rows,
+            title="Launch latency: PUT /api/match -> 201, and -> Socket.IO connection accepted (ready)",
+        )
+        cpu_text = table(["launcher", "web server CPU per PUT ms", "child CPU to port ms p50", "child waiting for a CPU ms p50"], cpu_rows,
+                         title="CPU per launch (robust to a busy machine: CPU time, not wall time)")
+        print(text, flush=True)
+        print(cpu_text, flush=True)
+        text += "\n" + cpu_text
+        for name in STRATEGIES:
+            errors = data[f"{name}_concurrent"]["errors"]
+            if errors:
+                print(f"{name} concurrent errors: {errors}")
+        print(f"50 concurrent wall time: warm {conc['warm'][1]:.2f} s, subprocess {conc['subprocess'][1]:.2f} s")
+        data["table"] = text
+        save_result("launch", data)
+        return data
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

@@ -1,0 +1,64 @@
+"""`python -m bench.launch_direct STRATEGY N PLAYER...`: time `launch()` alone.
+
+Run by `bench.launch` with the benchmark's environment. Creates N matches
+directly in the database (two of the given players each), times
+`get_launcher().launch(match_id)` for each, one at a time, after two warm-up
+launches, stops the servers, and prints the N durations (seconds) the CPU time each child had used by then and the time it waited for a CPU, as JSON.
+"""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sys
+import time
+
+
+def main(strategy: str, count: int, names: list[str]) -> None:
+    os.environ["GAME_SERVER_LAUNCHER"] = strategy
+    import django
+
+    django.setup()
+    from django.conf import settings
+    from django.contrib.auth.models import User
+
+    from arena.matches.launcher import get_launcher
+    from arena.matches.models import Match, MatchPlayer
+
+    settings.GAME_SERVER_LAUNCHER = strategy
+    users = list(User.objects.filter(username__in=names).order_by("username"))
+    launcher = get_launcher()
+    from bench.common import schedstat
+
+    durations, cpu, waits, pids = [], [], [], []
+    for i in range(count + 2):
+        match = Match.objects.create(points_to_win=1)
+        pair = users[2 * i: 2 * i + 2] if 2 * i + 2 <= len(users) else None
+        if pair is None:
+            break
+        MatchPlayer.objects.bulk_create(
+            MatchPlayer(match=match, user=user, side=("left", "right")[seat], seat=seat)
+            for seat, user in enumerate(pair)
+        )
+        started = time.monotonic()
+        result = launcher.launch(match.id)
+        elapsed = time.monotonic() - started
+        try:
+            used, waited = schedstat(result.pid)
+        except OSError:
+            used = waited = float("nan")
+        pids.append(result.pid)
+        if i >= 2:
+            durations.append(elapsed)
+            cpu.append(used)
+            waits.append(waited)
+    for pid in pids:
+        try:
+            os.kill(pid, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+    print(json.dumps({"durations": durations, "child_cpu": cpu, "child_wait": waits}))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1], int(sys.argv[2]), sys.argv[3:])
