@@ -12,7 +12,7 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.test import override_settings
 
-from arena.matches.launcher.base import child_environment, log_path
+from arena.matches.launcher.base import child_environment
 
 HOST = "127.0.0.1"
 

@@ -19,6 +19,13 @@ from tests.conftest import pid_alive
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
 
 
+@pytest.fixture(autouse=True)
+def _plain_subprocess_launcher(game_settings):
+    """These faults are produced with the plain subprocess launcher (the warm
+    launcher's own failure tests are in test_warm_launcher.py)."""
+    game_settings(GAME_SERVER_LAUNCHER="subprocess")
+
+
 def fake_child(monkeypatch, code: str) -> list[int]:
     """Make the subprocess launcher start `python -c code` instead of a game server.
 

@@ -20,10 +20,10 @@ from arena.matches import services
 from arena.matches.launcher import LaunchError, get_launcher
 from arena.matches.models import Match, MatchPlayer
 from arena.matches.states import MatchStatus
-from tests.conftest import client_for, pid_alive, port_is_free, run
+from tests.conftest import pid_alive, port_is_free, run
+from tests.integration.test_game import HOST, game_token, launch, wait_until
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
-HOST = "127.0.0.1"
 
 
 @pytest.fixture
@@ -48,54 +48,28 @@ def parent_of(pid: int) -> int:
     return int(stat_fields(pid)[1])
 
 
-def wait_until(predicate, timeout: float = 10.0, interval: float = 0.05) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(interval)
-    return predicate()
-
-
-def launch(ops_api, players=("alice", "bob"), **extra) -> dict:
-    response = ops_api.put("/api/match", {"players": list(players), **extra}, format="json")
-    assert response.status_code == 201, response.content
-    return response.json()
-
-
-def game_token(user, match_id: str) -> str:
-    return client_for(user).get(f"/api/match/{match_id}/token").json()["token"]
+def children_of(pid: int, *, zombies: bool) -> list[psutil.Process]:
+    """Children of `pid` that are zombies, or that still run."""
+    try:
+        children = psutil.Process(pid).children()
+    except psutil.NoSuchProcess:
+        return []
+    found = []
+    for child in children:
+        try:
+            if (child.status() == psutil.STATUS_ZOMBIE) == zombies:
+                found.append(child)
+        except psutil.NoSuchProcess:
+            pass
+    return found
 
 
 def live_children(pid: int) -> list[psutil.Process]:
-    """Children of `pid` that still run (zombies excluded)."""
-    try:
-        children = psutil.Process(pid).children()
-    except psutil.NoSuchProcess:
-        return []
-    alive = []
-    for child in children:
-        try:
-            if child.status() != psutil.STATUS_ZOMBIE:
-                alive.append(child)
-        except psutil.NoSuchProcess:
-            pass
-    return alive
+    return children_of(pid, zombies=False)
 
 
 def zombie_children(pid: int) -> list[psutil.Process]:
-    try:
-        children = psutil.Process(pid).children()
-    except psutil.NoSuchProcess:
-        return []
-    zombies = []
-    for child in children:
-        try:
-            if child.status() == psutil.STATUS_ZOMBIE:
-                zombies.append(child)
-        except psutil.NoSuchProcess:
-            pass
-    return zombies
+    return children_of(pid, zombies=True)
 
 
 def test_a_forked_game_server_plays_a_match_to_the_end(warm, ops_api, users):

@@ -12,10 +12,13 @@ from uuid import UUID
 from django.conf import settings
 from django.db import connection
 
-from arena.gameserver.contract import ERROR_LINE_RE, PORT_LINE_RE
+import logging
+
+from arena.gameserver.contract import ERROR_CODES_BY_EXIT, ERROR_LINE_RE, PORT_LINE_RE
 from arena.matches.launcher import LaunchError
 
 MAX_STARTUP_OUTPUT = 64 * 1024
+logger = logging.getLogger("arena.launcher")
 
 
 def gameserver_command(match_id: UUID) -> list[str]:
@@ -81,3 +84,19 @@ def read_port(fd: int, timeout: float) -> int:
                 raise LaunchError(match.group(1), match.group(2).strip() or match.group(1))
         if len(buffer) > MAX_STARTUP_OUTPUT:
             raise LaunchError("launch_failed", "the game server wrote too much before its port")
+
+
+def explain_failure(error: LaunchError, exit_code: int | None, log: Path) -> LaunchError:
+    """The launch error a caller should see, once the child is gone.
+
+    A child that died before its port line says why through its exit code; its
+    stderr goes to our log.
+    """
+    if error.code == "launch_failed" and exit_code in ERROR_CODES_BY_EXIT:
+        error = LaunchError(ERROR_CODES_BY_EXIT[exit_code], error.detail)
+    tail = log_tail(log)
+    if tail:
+        logger.warning("game server stderr (exit code %s):\n%s", exit_code, tail)
+    if error.code == "launch_failed":
+        return LaunchError(error.code, f"{error.detail} (exit code {exit_code})")
+    return error

@@ -41,9 +41,8 @@ from uuid import UUID
 
 from django.conf import settings
 
-from arena.gameserver.contract import ERROR_CODES_BY_EXIT
 from arena.matches.launcher import LaunchError, LaunchResult
-from arena.matches.launcher.base import child_environment, log_path, log_tail, read_port
+from arena.matches.launcher.base import child_environment, explain_failure, log_path, log_tail, read_port
 
 logger = logging.getLogger("arena.launcher")
 
@@ -311,11 +310,4 @@ class WarmLauncher:
         code = child.exit_code(EXIT_WAIT)
         if code is None and error.code != "launch_timeout":
             child.kill()
-        if error.code == "launch_failed" and code in ERROR_CODES_BY_EXIT:
-            error = LaunchError(ERROR_CODES_BY_EXIT[code], error.detail)
-        tail = log_tail(path)
-        if tail:
-            logger.warning("game server stderr (exit code %s):\n%s", code, tail)
-        if error.code == "launch_failed":
-            return LaunchError(error.code, f"{error.detail} (exit code {code})")
-        return error
+        return explain_failure(error, code, path)
