@@ -6,9 +6,12 @@ that open the same (test) database and listen on real ports of 127.0.0.1.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import socket
+import subprocess
+import sys
 import time
 
 import pytest
@@ -148,3 +151,38 @@ async def db_call(fn, *args, **kwargs):
             connection.close()
 
     return await sync_to_async(call)()
+
+
+@contextlib.contextmanager
+def running_site(extra_env: dict[str, str] | None = None, port: int | None = None, log=subprocess.DEVNULL):
+    """`manage.py runserver` (ASGI: pages, API, notification socket), as `make demo`
+    runs it, in its own process on the test database; yields its base URL."""
+    from arena.matches.launcher.base import child_environment
+
+    if port is None:
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = sock.getsockname()[1]
+    url = f"http://127.0.0.1:{port}"
+    proc = subprocess.Popen(
+        [sys.executable, "manage.py", "runserver", "--noreload", f"127.0.0.1:{port}"],
+        cwd=settings.BASE_DIR, env=child_environment() | (extra_env or {}),
+        stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT if log is not subprocess.DEVNULL else log,
+    )
+    try:
+        deadline = time.monotonic() + 60  # a loaded machine can take that long
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+                break
+            except OSError:
+                assert proc.poll() is None and time.monotonic() < deadline, "Django did not start"
+                time.sleep(0.1)
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()

@@ -25,9 +25,9 @@ import pytest
 from django.conf import settings
 from django.contrib.auth.hashers import PBKDF2PasswordHasher
 
-from arena.matches.launcher.base import child_environment
 from arena.matches.models import Match
 from arena.matches.states import MatchStatus
+from tests.conftest import running_site
 from tests.integration.test_game import HOST, game_token, launch
 
 ROOT = Path(settings.BASE_DIR)
@@ -184,28 +184,8 @@ def django_url(users, game_settings):
     for user in users.values():
         user.password = PBKDF2PasswordHasher().encode(user.username, PBKDF2PasswordHasher().salt(), iterations=1000)
         user.save(update_fields=["password"])
-    port = free_port()
-    proc = subprocess.Popen(
-        [PYTHON, "manage.py", "runserver", "--noreload", f"{HOST}:{port}"],
-        cwd=ROOT, env=child_environment(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )
-    try:
-        deadline = time.monotonic() + 60  # a loaded machine can take that long
-        while True:
-            try:
-                socket.create_connection((HOST, port), timeout=0.5).close()
-                break
-            except OSError:
-                assert proc.poll() is None and time.monotonic() < deadline, "Django did not start"
-                time.sleep(0.1)
-        yield f"http://{HOST}:{port}"
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+    with running_site() as url:
+        yield url
 
 
 @pytest.mark.slow

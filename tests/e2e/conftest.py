@@ -3,51 +3,24 @@ the notification WebSocket) in its own process, on the test database."""
 from __future__ import annotations
 
 import socket
-import subprocess
-import sys
-import time
 
 import pytest
-from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.test import override_settings
 
-from arena.matches.launcher.base import child_environment
-
-HOST = "127.0.0.1"
+from tests.conftest import running_site
 
 
 @pytest.fixture
 def arena_server(transactional_db, tmp_path):
     """The base URL of a running site; its game servers accept this origin."""
     with socket.socket() as sock:
-        sock.bind((HOST, 0))
+        sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    url = f"http://{HOST}:{port}"
-    env = child_environment() | {"GAME_CORS_ORIGINS": url, "DEBUG": "true"}
-    log = open(tmp_path / "runserver.log", "wb")
-    proc = subprocess.Popen(
-        [sys.executable, "manage.py", "runserver", "--noreload", f"{HOST}:{port}"],
-        cwd=settings.BASE_DIR, env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-    )
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError((tmp_path / "runserver.log").read_text(errors="replace")[-2000:])
-            try:
-                socket.create_connection((HOST, port), timeout=0.5).close()
-                break
-            except OSError:
-                time.sleep(0.1)
-        yield url
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        log.close()
+    origin = f"http://127.0.0.1:{port}"
+    with open(tmp_path / "runserver.log", "wb") as log:
+        with running_site({"GAME_CORS_ORIGINS": origin, "DEBUG": "true"}, port=port, log=log) as url:
+            yield url
 
 
 def create_site_users(names, password: str) -> None:
