@@ -347,15 +347,3 @@ def schedstat(pid: int) -> tuple[float, float]:
     with open(f"/proc/{pid}/schedstat") as f:
         ran, waited, _ = f.read().split()
     return int(ran) / 1e9, int(waited) / 1e9
-
-
-def cpu_seconds_of(pids: list[int]) -> dict[int, float]:
-    """User + system CPU seconds used so far by each process, its ended threads included."""
-    import psutil
-
-    out = {}
-    for pid in pids:
-        with contextlib.suppress(psutil.Error):
-            t = psutil.Process(pid).cpu_times()
-            out[pid] = t.user + t.system
-    return out

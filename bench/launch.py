@@ -29,7 +29,6 @@ from bench.common import (
     api,
     bench_env,
     bench_run,
-    cpu_seconds_of as cpu_seconds,
     machine,
     prepare_database,
     python,
@@ -37,6 +36,7 @@ from bench.common import (
     summary_ms,
     table,
 )
+from bench.stats import cpu_seconds
 from bench.wsclient import probe
 
 STRATEGIES = ("subprocess", "warm")
@@ -183,7 +183,7 @@ def main(argv: list[str] | None = None) -> dict:
             errors = data[f"{name}_concurrent"]["errors"]
             if errors:
                 print(f"{name} concurrent errors: {errors}")
-        print(f"50 concurrent wall time: warm {conc['warm'][1]:.2f} s, subprocess {conc['subprocess'][1]:.2f} s")
+        print(f"{args.concurrent} concurrent wall time: warm {conc['warm'][1]:.2f} s, subprocess {conc['subprocess'][1]:.2f} s")
         data["table"] = text
         save_result("launch", data)
         return data
