@@ -303,6 +303,15 @@ def save_result(name: str, data: dict) -> Path:
     return path
 
 
+def report(name: str, data: dict, headers: list[str], rows: list[list], title: str) -> str:
+    """Print a benchmark's table and save it with its raw data."""
+    text = table(headers, rows, title=title)
+    print(text)
+    data["table"] = text
+    save_result(name, data)
+    return text
+
+
 def machine() -> dict[str, str]:
     model = "unknown"
     with contextlib.suppress(OSError):

@@ -31,7 +31,7 @@ from bench.common import (
     loop_stats_from_logs,
     machine,
     prepare_database,
-    save_result,
+    report,
     table,
 )
 from bench.load import LoadGenerator
@@ -219,11 +219,8 @@ def main(argv: list[str] | None = None) -> dict:
                 if step["server_tick_rate"] < 50 or step["latency_ms"]["player"]["p99"] > 2000:
                     print("stopping the sweep: the machine is far past saturation")
                     break
-        text = table(HEADERS, [row(s) for s in data["steps"]],
-                     title="Density: N matches, 2 players each (10 Hz inputs), 60 Hz ticks, 30 Hz snapshots")
-        print(text)
-        data["table"] = text
-        save_result("density" + (f"-{args.patch}" if args.patch else ""), data)
+        report("density" + (f"-{args.patch}" if args.patch else ""), data, HEADERS, [row(s) for s in data["steps"]],
+               title="Density: N matches, 2 players each (10 Hz inputs), 60 Hz ticks, 30 Hz snapshots")
         if args.plot:
             plot(data["steps"], args.plot)
             print(f"plot: {args.plot}")

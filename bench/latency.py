@@ -16,7 +16,7 @@ import random
 import sys
 import time
 
-from bench.common import DjangoServer, bench_run, machine, prepare_database, save_result, summary_ms, table
+from bench.common import DjangoServer, bench_run, machine, prepare_database, report, summary_ms
 from bench.density import Accounts, launch_matches, stop_servers
 from bench.wsclient import connect
 
@@ -84,11 +84,8 @@ def main(argv: list[str] | None = None) -> dict:
             s = summary_ms(latencies)
             rows.append([f"{rate} Hz", s["n"], s["p50"], s["p99"], s["max"], 1000 / 60 + 5])
             data[f"snapshots_{rate}"] = s
-    text = table(["snapshots", "inputs", "p50 ms", "p99 ms", "max ms", "target p99 ms"], rows,
-                 title="Input latency: player A's input -> visible in player B's snapshot (60 Hz ticks)")
-    print(text)
-    data["table"] = text
-    save_result("latency", data)
+    report("latency", data, ["snapshots", "inputs", "p50 ms", "p99 ms", "max ms", "target p99 ms"], rows,
+           title="Input latency: player A's input -> visible in player B's snapshot (60 Hz ticks)")
     return data
 
 

@@ -13,7 +13,7 @@ import statistics
 import sys
 import time
 
-from bench.common import DjangoServer, bench_run, game_servers, machine, prepare_database, save_result, table
+from bench.common import DjangoServer, bench_run, game_servers, machine, prepare_database, report
 from bench.density import Accounts, launch_matches, player_specs, stop_servers
 from bench.load import LoadGenerator
 
@@ -72,12 +72,9 @@ def main(argv: list[str] | None = None) -> dict:
                 rows.append([strategy, len(mem), statistics.median(uss), max(uss), statistics.median(pss),
                              statistics.median(rss), zmem["rss"] if zmem else "", zmem["uss"] if zmem else ""])
                 data[strategy] = {"processes": mem, "zygote": zmem, "errors": errors}
-    text = table(["launcher", "processes", "USS p50 MiB", "USS max MiB", "PSS p50 MiB", "RSS p50 MiB",
-                  "zygote RSS MiB", "zygote USS MiB"], rows,
-                 title=f"Memory of a live match's process, after {args.play:g} s of play")
-    print(text)
-    data["table"] = text
-    save_result("memory", data)
+    report("memory", data, ["launcher", "processes", "USS p50 MiB", "USS max MiB", "PSS p50 MiB", "RSS p50 MiB",
+                             "zygote RSS MiB", "zygote USS MiB"], rows,
+           title=f"Memory of a live match's process, after {args.play:g} s of play")
     return data
 
 

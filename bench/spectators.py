@@ -12,7 +12,7 @@ import argparse
 import sys
 import time
 
-from bench.common import patch_settings, DjangoServer, bench_run, game_servers, machine, prepare_database, save_result, table
+from bench.common import patch_settings, DjangoServer, bench_run, game_servers, machine, prepare_database, report, table
 from bench.density import launch_matches, player_specs, stop_servers
 from bench.load import LoadGenerator
 from bench.stats import analyse, cpu_seconds, machine_busy
@@ -127,11 +127,8 @@ def main(argv: list[str] | None = None) -> dict:
                        step["server_cpu_pct"], step["loadgen_cpu_pct_psutil"], step["other_cpu_pct"]]
                 step["row"] = row
                 print(table(HEADERS, [row]).splitlines()[-1], flush=True)
-        text = table(HEADERS, [s["row"] for s in data["steps"]],
-                     title="Spectators: one match, 2 players + 2 python-socketio probes + N lean spectators")
-        print(text)
-        data["table"] = text
-        save_result("spectators" + (f"-{args.patch}" if args.patch else ""), data)
+        report("spectators" + (f"-{args.patch}" if args.patch else ""), data, HEADERS, [s["row"] for s in data["steps"]],
+               title="Spectators: one match, 2 players + 2 python-socketio probes + N lean spectators")
         if args.plot:
             plot(data["steps"], args.plot)
             print(f"plot: {args.plot}")
