@@ -15,6 +15,7 @@ from arena.gameserver import wire
 from arena.matches.models import Match
 from arena.matches.states import MatchStatus
 from arena.matches.supervisor import supervise_once
+from arena.pong.config import Config
 from tests.conftest import pid_alive, run
 from tests.integration.test_game import HOST, game_token, launch, wait_until
 
@@ -149,8 +150,24 @@ def test_killed_server_is_detected_by_the_supervisor(ops_api, users, game_settin
     assert launch(ops_api)["status"] == "waiting"
 
 
+def crossing_y(ball: dict, side: str, field: Config = Config()) -> float:
+    """Where the ball's centre will cross `side`'s paddle face, with wall bounces."""
+    face = field.paddle_inset + field.paddle_width
+    x_face = face if side == "left" else field.width - face
+    low, high = field.ball_radius, field.height - field.ball_radius
+    y = ball["y"] + ball["vy"] * (x_face - ball["x"]) / ball["vx"]
+    span = high - low
+    folded = (y - low) % (2 * span)  # unfold the bounces: a mirror every `span`
+    return low + (folded if folded <= span else 2 * span - folded)
+
+
 async def dodge(client: GameClient) -> None:
-    """Keep the paddle out of the ball's way, so that points come quickly."""
+    """Miss every ball, so that points come as fast as the rules allow.
+
+    Once the ball heads this way, the paddle goes to the wall away from where
+    the ball will cross its line; that takes at most 0.5 s and the ball needs at
+    least 1.4 s to arrive, so a slow machine still misses in time.
+    """
     last, seen = None, 0
     while client.game_over is None:
         try:
@@ -158,23 +175,21 @@ async def dodge(client: GameClient) -> None:
         except TimeoutError:
             continue
         seen = len(client.history)
-        state = client.state
-        paddle, ball = state["paddles"][client.side], state["ball"]["y"]
-        gap = ball - paddle  # keep 200 px from the ball's line, going where there is room
-        if abs(gap) >= 200:
-            move = 0
-        elif gap > 0:
-            move = -1 if paddle > 80 else 1
-        else:
-            move = 1 if paddle < 520 else -1
+        ball = client.state["ball"]
+        coming = ball["vx"] < 0 if client.side == "left" else ball["vx"] > 0
+        if not coming:
+            continue
+        move = -1 if crossing_y(ball, client.side) > Config().height / 2 else 1
         if move != last:
             await client.send_input(move)
             last = move
 
 
-@pytest.mark.parametrize("duration, expected", [("1", "cancelled"), ("4", "finished")])
+@pytest.mark.parametrize("duration, expected", [("1", "cancelled"), ("6", "finished")])
 def test_time_limit(ops_api, users, game_settings, duration, expected):
-    """Points come no sooner than every ~2.4 s: 1 s of play ends 0-0, 4 s ends 1-0."""
+    """A point takes 2.4-2.7 s of play (serve delay, then the ball crosses half the
+    field) and the next one goes the same way: 1 s ends 0-0; 6 s ends 1-0 or 2-0,
+    and still 1-0 if one player fails to dodge once (that rally takes ~4.9 s)."""
     game_settings(GAME_MAX_DURATION=duration)
     created, tokens = two_players(ops_api, users, points_to_win=21)
 
