@@ -42,8 +42,13 @@ SECRET_KEY = env_str("SECRET_KEY", "arena-development-key-change-me-in-productio
 DEBUG = env_bool("DEBUG", True)
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "127.0.0.1,localhost,[::1],testserver")
 
+# Game servers (arena.gameserver sets this before Django starts) serve Socket.IO
+# with aiohttp. Only the web server needs Daphne, whose import installs a Twisted
+# reactor: ~0.5 s of CPU and a few MiB in every game server.
+GAME_SERVER_PROCESS = env_bool("ARENA_GAME_SERVER", False)
+
 INSTALLED_APPS = [
-    "daphne",
+    *([] if GAME_SERVER_PROCESS else ["daphne"]),  # its `runserver` serves ASGI
     "django.contrib.admin",
     "django.contrib.auth",
     "django.contrib.contenttypes",
@@ -194,6 +199,9 @@ GAME_PLAYER_CONNECT_TIMEOUT = env_float("GAME_PLAYER_CONNECT_TIMEOUT", 60.0)
 GAME_COUNTDOWN = env_float("GAME_COUNTDOWN", 3.0)
 GAME_TICK_RATE = env_int("GAME_TICK_RATE", 60)
 GAME_SNAPSHOT_RATE = env_int("GAME_SNAPSHOT_RATE", 30)
+# Broadcast by writing each event once to idle WebSockets (arena/gameserver/broadcast.py);
+# 0 falls back to python-socketio's emit().
+GAME_DIRECT_BROADCAST = env_bool("GAME_DIRECT_BROADCAST", True)
 GAME_TOKEN_MAX_AGE = env_int("GAME_TOKEN_MAX_AGE", 1800)
 GAME_RECONNECT_GRACE = env_float("GAME_RECONNECT_GRACE", 15.0)
 GAME_MAX_SPECTATORS = env_int("GAME_MAX_SPECTATORS", 1000)

@@ -2,8 +2,8 @@
 
 Each prints its table; the raw numbers go to var/bench/results/*.json and the
 plots to docs/bench-density.png and docs/bench-spectators.png. The spectator
-benchmark runs twice: as the game server is, and with the broadcast change
-proposed in docs/benchmarks.md (applied by bench/experiment, nothing else).
+benchmark runs twice: as the game server is, and with python-socketio's emit()
+for every broadcast (GAME_DIRECT_BROADCAST=0), to compare in the same run.
 """
 from __future__ import annotations
 
@@ -24,9 +24,9 @@ def main() -> int:
         module.main([])
     print("\n=== bench.spectators", flush=True)
     base = spectators.main(["--plot", ""])
-    print("\n=== bench.spectators --patch direct_broadcast (the proposed session change)", flush=True)
-    patched = spectators.main(["--patch", "direct_broadcast", "--plot", ""])
-    spectators.plot(base["steps"], "docs/bench-spectators.png", patched=patched["steps"])
+    print("\n=== bench.spectators --emit (broadcasts through python-socketio's emit())", flush=True)
+    emit = spectators.main(["--emit", "--plot", ""])
+    spectators.plot(base["steps"], "docs/bench-spectators.png", emit=emit["steps"])
     print("plot: docs/bench-spectators.png")
     print(f"\nall benchmarks: {time.monotonic() - started:.0f} s")
     return 0

@@ -39,6 +39,8 @@ BENCH_SETTINGS = {
     "GAME_SERVER_LAUNCH_TIMEOUT": "30",
     "GAME_PLAYER_CONNECT_TIMEOUT": "30",
     "GAME_COUNTDOWN": "0",
+    "GAME_TICK_RATE": "60",  # the rates the targets are stated at
+    "GAME_SNAPSHOT_RATE": "30",
     "GAME_SERVER_LOG_DIR": str(BENCH_DIR / "log"),
     "PYTHONUNBUFFERED": "1",
 }
@@ -52,14 +54,6 @@ def bench_env(**overrides: str) -> dict[str, str]:
     env["ARENA_BENCH_RUN"] = RUN_ID
     env.update({k: str(v) for k, v in overrides.items()})
     return env
-
-
-def patch_settings(patch: str | None) -> dict[str, str]:
-    """Environment that makes game servers run a proposed change (see bench/experiment)."""
-    if not patch:
-        return {}
-    path = os.pathsep.join([str(BASE_DIR / "bench" / "experiment"), str(BASE_DIR)])
-    return {"PYTHONPATH": path, "ARENA_BENCH_PATCH": patch}
 
 
 def python() -> str:

@@ -23,7 +23,6 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 from bench.common import (
-    patch_settings,
     DjangoServer,
     api,
     bench_run,
@@ -202,14 +201,15 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--workers", type=int, default=2, help="load-generator processes")
     parser.add_argument("--probes", type=int, default=2, help="python-socketio spectators, as a cross-check")
     parser.add_argument("--plot", default="docs/bench-density.png")
-    parser.add_argument("--patch", choices=["direct_broadcast"], help="run a proposed game-server change")
+    parser.add_argument("--emit", action="store_true",
+                        help="broadcast with python-socketio's emit() (GAME_DIRECT_BROADCAST=0), for comparison")
     args = parser.parse_args(argv)
     sweep = [int(x) for x in args.sweep.split(",")]
     data = {"machine": machine(), "args": vars(args), "steps": []}
     with bench_run("bench.density"):
         accounts_data = prepare_database(2 * sum(sweep) + 10)
         accounts = Accounts(accounts_data["players"])
-        settings = {"GAME_SERVER_LAUNCHER": "warm", **patch_settings(args.patch)}
+        settings = {"GAME_SERVER_LAUNCHER": "warm", "GAME_DIRECT_BROADCAST": "0" if args.emit else "1"}
         with DjangoServer("density", **settings) as server, LoadGenerator(args.workers) as load:
             api(server.url, accounts_data["ops"], "GET", "/api/match/00000000-0000-0000-0000-000000000000")
             for n in sweep:
@@ -219,7 +219,7 @@ def main(argv: list[str] | None = None) -> dict:
                 if step["server_tick_rate"] < 50 or step["latency_ms"]["player"]["p99"] > 2000:
                     print("stopping the sweep: the machine is far past saturation")
                     break
-        report("density" + (f"-{args.patch}" if args.patch else ""), data, HEADERS, [row(s) for s in data["steps"]],
+        report("density" + ("-emit" if args.emit else ""), data, HEADERS, [row(s) for s in data["steps"]],
                title="Density: N matches, 2 players each (10 Hz inputs), 60 Hz ticks, 30 Hz snapshots")
         if args.plot:
             plot(data["steps"], args.plot)

@@ -6,16 +6,13 @@ server broadcasts a snapshot-sized `state` event at 30 Hz for a few seconds, in
 two ways, and the CPU time of this process is divided by the messages sent:
 
 * ``emit``: `await sio.emit("state", payload)`, as `arena.gameserver.session`
-  does: python-socketio creates one task per recipient, each puts the packet on
+  did before: python-socketio creates one task per recipient, each puts the packet on
   that connection's Engine.IO queue, whose writer task sends it;
 * ``queue``: the packet is encoded once and put straight on every connection's
   Engine.IO queue (`queue.put_nowait`): no task per recipient;
-* ``direct``: the WebSocket text is built once and written straight to every
-  WebSocket whose Engine.IO queue is empty (nothing may overtake a packet still
-  queued: those get the packet queued instead), without waking any task; the
-  Engine.IO WebSocket of each connection is recorded at upgrade time.
-
-The last is the change proposed for the session's broadcasts (docs/benchmarks.md).
+* ``direct``: `arena.gameserver.broadcast.Broadcaster`, what the session uses:
+  the WebSocket text is built once and written straight to every WebSocket
+  whose writer is idle (others get the packet queued), without waking any task.
 """
 from __future__ import annotations
 
@@ -26,8 +23,7 @@ import threading
 import time
 
 from bench.common import free_port, save_result, table
-from bench.experiment.direct_broadcast import broadcast as direct_broadcast
-from bench.experiment.direct_broadcast import record_websockets
+from arena.gameserver.broadcast import Broadcaster
 from bench.load import LoadGenerator
 
 PAYLOAD = {"tick": 1234, "ball": {"x": 512.25, "y": 301.5, "vx": -350.0, "vy": 42.17},
@@ -54,7 +50,7 @@ async def serve(port: int, ready: threading.Event, plan: list, out: dict) -> Non
     sio = socketio.AsyncServer(async_mode="aiohttp", cors_allowed_origins="*", ping_interval=5, ping_timeout=5,
                                async_handlers=False, logger=False, engineio_logger=False)
     sio.on("connect", lambda sid, environ, auth=None: True)
-    record_websockets(sio)
+    broadcast = Broadcaster(sio)
     app = web.Application()
     sio.attach(app)
     runner = web.AppRunner(app, access_log=None, handle_signals=False)
@@ -75,7 +71,7 @@ async def serve(port: int, ready: threading.Event, plan: list, out: dict) -> Non
             elif method == "queue":
                 queue_broadcast(sio, "state", PAYLOAD)
             else:
-                await direct_broadcast(sio, "state", PAYLOAD)
+                await broadcast("state", PAYLOAD)
             sent += recipients
             next_at += 1 / 30
             await asyncio.sleep(max(0.0, next_at - time.monotonic()))

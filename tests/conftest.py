@@ -48,7 +48,7 @@ def apply_game_settings(values: dict[str, str], monkeypatch: pytest.MonkeyPatch 
 def _game_settings():
     apply_game_settings(TEST_GAME_ENV)
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # speed only
-    os.environ.setdefault("ARENA_LOG_LEVEL", "WARNING")
+    os.environ.setdefault("ARENA_LOG_LEVEL", "INFO")  # game servers log their statistics at exit
 
 
 @pytest.fixture

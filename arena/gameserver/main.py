@@ -20,6 +20,7 @@ logger = logging.getLogger("arena.gameserver")
 
 def prepare() -> None:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "arena.settings")
+    os.environ["ARENA_GAME_SERVER"] = "1"  # the settings leave out what only the web server needs
     import django
 
     django.setup()
@@ -40,7 +41,6 @@ def serve(match_id: str) -> int:
     from arena.gameserver.ports import NoFreePort, bind_first_free
     from arena.gameserver.store import MatchNotLaunchable, load_match
 
-    logging.basicConfig(level=logging.INFO, format=f"%(asctime)s %(levelname)s match {match_id}: %(message)s")
     try:
         info = load_match(match_id)
     except MatchNotLaunchable as error:
@@ -75,9 +75,9 @@ async def _serve(info, sock) -> None:
     session = GameSession(info, store, GameSettings.from_django())
     app = web.Application()
     session.sio.attach(app)
-    runner = web.AppRunner(app, access_log=None, handle_signals=False)
+    runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=0.5)
     await runner.setup()
-    site = web.SockSite(runner, sock, shutdown_timeout=0.5)
+    site = web.SockSite(runner, sock)
     await site.start()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
@@ -86,7 +86,10 @@ async def _serve(info, sock) -> None:
     logger.info("listening on port %s", sock.getsockname()[1])
     try:
         outcome = await session.run()
-        logger.info("match over: %s (%s), loop %s", outcome.status, outcome.reason, session.loop_stats)
+        logger.info(
+            "match over: %s (%s), loop %s, broadcast sends: %d direct, %d queued",
+            outcome.status, outcome.reason, session.loop_stats, session.broadcast.direct, session.broadcast.queued,
+        )
     finally:
         await runner.cleanup()
 

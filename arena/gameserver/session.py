@@ -19,6 +19,7 @@ from asgiref.sync import sync_to_async
 
 from arena import pong
 from arena.gameserver import wire
+from arena.gameserver.broadcast import Broadcaster
 from arena.gameserver.clock import LoopStats, run_fixed_timestep
 from arena.gameserver.store import MatchInfo, MatchStore
 from arena.matches.tokens import game_token_user_id
@@ -42,6 +43,7 @@ class GameSettings:
     input_rate_limit: int = 120  # per player per second
     cors_origins: tuple[str, ...] | str = "*"
     max_message_bytes: int = 16 * 1024
+    direct_broadcast: bool = True
 
     @classmethod
     def from_django(cls) -> GameSettings:
@@ -58,6 +60,7 @@ class GameSettings:
             max_duration=s.GAME_MAX_DURATION,
             heartbeat_interval=s.GAME_HEARTBEAT_INTERVAL,
             cors_origins="*" if origins == ["*"] else tuple(origins),
+            direct_broadcast=s.GAME_DIRECT_BROADCAST,
         )
 
 
@@ -105,6 +108,7 @@ class GameSession:
             logger=False,
             engineio_logger=False,
         )
+        self.broadcast = Broadcaster(self.sio, direct=settings.direct_broadcast)
         self.sio.on("connect", self.on_connect)
         self.sio.on("disconnect", self.on_disconnect)
         self.sio.on(wire.INPUT, self.on_input)
@@ -196,7 +200,7 @@ class GameSession:
             to=sid,
         )
         if seat:
-            await self.sio.emit(wire.PRESENCE, self.presence())
+            await self.broadcast(wire.PRESENCE, self.presence())
 
     async def _replace(self, old_sid: str) -> None:
         await self.sio.emit(
@@ -213,7 +217,7 @@ class GameSession:
             del self.player_sid[user_id]
             self.all_present.clear()
             if self.phase != "over":
-                await self.sio.emit(wire.PRESENCE, self.presence())
+                await self.broadcast(wire.PRESENCE, self.presence())
 
     async def on_input(self, sid: str, *args: Any) -> None:
         user_id = self.clients.get(sid)
@@ -298,8 +302,8 @@ class GameSession:
         """Count down before (re)starting play; False if a player left meanwhile."""
         self.phase = "countdown"
         seconds = self.settings.countdown
-        await self.sio.emit(wire.COUNTDOWN, {"seconds": seconds})
-        await self.sio.emit(wire.STATE, self.snapshot())
+        await self.broadcast(wire.COUNTDOWN, {"seconds": seconds})
+        await self.broadcast(wire.STATE, self.snapshot())
         deadline = asyncio.get_running_loop().time() + seconds
         while (left := deadline - asyncio.get_running_loop().time()) > 0:
             await asyncio.sleep(min(left, 0.05))
@@ -339,12 +343,12 @@ class GameSession:
             nonlocal next_snapshot
             outbox, self.outbox = self.outbox, []
             for event, payload in outbox:
-                await self.sio.emit(event, payload)
+                await self.broadcast(event, payload)
                 if event == wire.SCORE:
                     self._in_background(self.store.publish_score(payload["score"]))
             if self.state.tick >= next_snapshot:
                 next_snapshot = self.state.tick + self.snapshot_every
-                await self.sio.emit(wire.STATE, self.snapshot())
+                await self.broadcast(wire.STATE, self.snapshot())
 
         stats = await run_fixed_timestep(step, after_batch, rate=self.settings.tick_rate)
         self.loop_stats.steps += stats.steps
@@ -361,7 +365,7 @@ class GameSession:
         """Wait for the missing players; False if the grace ran out."""
         self.phase = "paused"
         grace = self.settings.reconnect_grace
-        await self.sio.emit(wire.PAUSED, {"missing": self.missing(), "grace": grace})
+        await self.broadcast(wire.PAUSED, {"missing": self.missing(), "grace": grace})
         return await self._wait_for_players(grace) or self.shutdown.is_set()
 
     async def _forfeit(self) -> Outcome:
@@ -375,15 +379,15 @@ class GameSession:
         score = dict(self.state.score)
         await self.store.finish(score=score, winner_side=winner_side, reason=reason)
         winner = next(s.username for s in self.info.seats if s.side == winner_side)
-        await self.sio.emit(wire.STATE, self.snapshot())
-        await self.sio.emit(wire.GAME_OVER, wire.game_over(winner, score, reason))
+        await self.broadcast(wire.STATE, self.snapshot())
+        await self.broadcast(wire.GAME_OVER, wire.game_over(winner, score, reason))
         return Outcome("finished", reason, winner, score)
 
     async def _cancel(self, reason: str, public_reason: str | None = None) -> Outcome:
         self.phase = "over"
         score = dict(self.state.score)
         await self.store.cancel(reason=reason, score=score if any(score.values()) else None)
-        await self.sio.emit(wire.GAME_OVER, wire.game_over(None, score, public_reason or reason))
+        await self.broadcast(wire.GAME_OVER, wire.game_over(None, score, public_reason or reason))
         return Outcome("cancelled", reason, None, score)
 
     async def _close(self) -> None:

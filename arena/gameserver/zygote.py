@@ -270,27 +270,6 @@ def _close_all(fds: list[int]) -> None:
             pass
 
 
-def release_idle_descriptors() -> None:
-    """Close what set-up opened but no game uses, so no child inherits it.
-
-    `django.setup()` imports daphne (an installed app for the web server), which
-    creates an asyncio loop (an epoll descriptor and a socket pair) and installs a
-    Twisted reactor with a waker pipe. A game server never runs either.
-    """
-    reactor = sys.modules.get("twisted.internet.reactor")
-    waker = getattr(reactor, "waker", None)
-    if waker is not None:
-        try:
-            reactor.removeReader(waker)
-        except Exception:  # already gone: nothing to undo
-            pass
-        waker.connectionLost(None)
-        reactor.waker = None
-    loop = getattr(sys.modules.get("daphne.server"), "twisted_loop", None)
-    if loop is not None and not loop.is_closed():
-        loop.close()
-
-
 def warm_up() -> None:
     """Do once, here, what every child would otherwise do first.
 
@@ -398,7 +377,6 @@ def main(argv: list[str]) -> int:
 
     initial_signals = {sig: signal.getsignal(sig) for sig in _catchable_signals()}
     prepare()
-    release_idle_descriptors()
     warm_up()
     from django.db import connections
 

@@ -2,9 +2,11 @@
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 
 import pytest
+from django.conf import settings
 
 from arena.client import GameClient
 from arena.gameserver import wire
@@ -124,6 +126,10 @@ def test_full_match_is_played_broadcast_and_recorded(ops_api, users):
     }
     assert wait_until(lambda: not pid_alive(match.pid), timeout=10), "game server did not exit"
     assert wait_until(lambda: port_is_free(port), timeout=5), "port not freed"
+    # the WebSocket players and spectators were sent snapshots without a task each
+    log = (settings.GAME_SERVER_LOG_DIR / f"{match_id}.log").read_text()
+    direct, queued = map(int, re.search(r"broadcast sends: (\d+) direct, (\d+) queued", log).groups())
+    assert direct > 100 and queued > 0, log  # bob is on long-polling
 
     detail = ops_api.get(f"/api/match/{match_id}").json()
     assert detail["status"] == "finished" and detail["winner"] == over["winner"]

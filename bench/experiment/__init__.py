@@ -1,1 +1,0 @@
-"""Proposed game-server changes, applied only by benchmarks that ask for them."""
