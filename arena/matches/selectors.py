@@ -4,7 +4,7 @@ from __future__ import annotations
 from uuid import UUID
 
 from django.contrib.auth.models import AbstractBaseUser
-from django.db.models import QuerySet
+from django.db.models import Prefetch, QuerySet
 
 from arena.matches.errors import NotFound
 from arena.matches.models import Match, MatchPlayer
@@ -12,7 +12,10 @@ from arena.matches.states import FINAL_STATUSES, LIVE_STATUSES
 
 
 def _with_players(qs: QuerySet[Match]) -> QuerySet[Match]:
-    return qs.select_related("winner").prefetch_related("players__user")
+    # Two queries for any number of matches: the matches, then their seats with users.
+    return qs.select_related("winner").prefetch_related(
+        Prefetch("players", queryset=MatchPlayer.objects.select_related("user"))
+    )
 
 
 def match_get(match_id: UUID | str) -> Match:

@@ -57,12 +57,13 @@ def match_create(
     match, created = _match_insert(users, points_to_win, match_id, created_by)
     if not created:
         return _match_await_launch(match), False
-    match_launch(match.id)
-    return selectors.match_get(match.id), True
+    return match_launch(match.id), True
 
 
-def match_launch(match_id: UUID) -> None:
-    """Start the game server of a `launching` match; fail the match if it cannot."""
+def match_launch(match_id: UUID) -> Match:
+    """Start the game server of a `launching` match; fail the match if it cannot.
+
+    Returns the match as it was announced to its players."""
     try:
         result = get_launcher().launch(match_id)
     except LaunchError as error:
@@ -72,7 +73,9 @@ def match_launch(match_id: UUID) -> None:
         if not match_mark_waiting(match_id, host=settings.GAME_SERVER_HOST, port=result.port, pid=result.pid):
             # The match moved on already (e.g. the server failed it). Report what it is.
             logger.warning("match %s left 'launching' before its launcher saw the port", match_id)
-        publish.match_ready(selectors.match_get(match_id))
+        match = selectors.match_get(match_id)
+        publish.match_ready(match)
+    return match
 
 
 def _players_for(usernames: Sequence[str], points_to_win: int) -> list[AbstractBaseUser]:
@@ -92,8 +95,9 @@ def _players_for(usernames: Sequence[str], points_to_win: int) -> list[AbstractB
 def _match_insert(
     users: list[AbstractBaseUser], points_to_win: int, match_id: UUID | None, created_by
 ) -> tuple[Match, bool]:
+    # A client-chosen id may exist already (a retry); a fresh one cannot.
+    existing = Match.objects.filter(pk=match_id).first() if match_id else None
     match_id = match_id or uuid.uuid4()
-    existing = Match.objects.filter(pk=match_id).first()
     if existing is None:
         try:
             with transaction.atomic():
