@@ -13,7 +13,12 @@ import os
 import signal
 import sys
 
+from typing import TYPE_CHECKING
+
 from arena.gameserver.contract import EXIT_BAD_MATCH, EXIT_NO_FREE_PORT, EXIT_OK, error_line, port_line
+
+if TYPE_CHECKING:
+    from arena.gameserver.store import MatchInfo
 
 logger = logging.getLogger("arena.gameserver")
 
@@ -33,21 +38,26 @@ def prepare() -> None:
     from arena.gameserver import ports, session  # noqa: F401
 
 
-def serve(match_id: str) -> int:
-    """Serve one match; the process exit code."""
+def serve(match_id: str, info: MatchInfo | None = None) -> int:
+    """Serve one match; the process exit code.
+
+    The warm launcher hands over the match it already read (`info`), so a forked
+    child reaches its port without touching the database; a plain launch reads it.
+    """
     from django.conf import settings
     from django.db import connections
 
     from arena.gameserver.ports import NoFreePort, bind_first_free
     from arena.gameserver.store import MatchNotLaunchable, load_match
 
-    try:
-        info = load_match(match_id)
-    except MatchNotLaunchable as error:
-        announce(error_line("launch_failed", str(error)))
-        return EXIT_BAD_MATCH
-    finally:
-        connections.close_all()
+    if info is None:
+        try:
+            info = load_match(match_id)
+        except MatchNotLaunchable as error:
+            announce(error_line("launch_failed", str(error)))
+            return EXIT_BAD_MATCH
+        finally:
+            connections.close_all()
     try:
         sock = bind_first_free(settings.GAME_SERVER_BIND, settings.GAME_SERVER_MIN_PORT, settings.GAME_SERVER_MAX_PORT)
     except NoFreePort as error:

@@ -50,6 +50,17 @@ class MatchInfo:
             "points_to_win": self.points_to_win,
         }
 
+    def as_dict(self) -> dict[str, Any]:
+        """JSON for the warm launcher's fork request (see `from_dict`)."""
+        return {"id": self.id, "points_to_win": self.points_to_win,
+                "seats": [[s.user_id, s.username, s.side] for s in self.seats]}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> MatchInfo:
+        """The inverse of `as_dict`; ValueError/TypeError/KeyError on anything else."""
+        seats = tuple(Seat(int(user_id), str(username), str(side)) for user_id, username, side in data["seats"])
+        return cls(id=str(data["id"]), points_to_win=int(data["points_to_win"]), seats=seats)
+
 
 class MatchNotLaunchable(Exception):
     pass

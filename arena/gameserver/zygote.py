@@ -11,7 +11,8 @@ import a match needs), closes every database connection, calls `gc.collect()` an
 Control protocol, one JSON object per message:
 
 * zygote -> launcher, once: ``{"ready": <zygote pid>}``.
-* launcher -> zygote: ``{"match": "<id>"}`` with three descriptors attached
+* launcher -> zygote: ``{"match": "<id>", "info": {...}}`` (the match as
+  `MatchInfo.as_dict()`, so the child need not read it) with three descriptors attached
   (`SCM_RIGHTS`): the write end of a pipe that becomes the child's stdout, the
   per-match log file that becomes its stderr, and one end of a fresh socket pair
   for the answer (one per launch, so concurrent launches never share a reply).
@@ -26,7 +27,7 @@ mask of a fresh interpreter, stdin on /dev/null, stdout on the launcher's pipe
 zygote's descriptors, no database connection (they were closed before the fork and
 Django opens its own on first use), no other thread (the zygote never starts one,
 so no lock can be inherited held) and a fresh event loop (`serve()` calls
-`asyncio.run`). Then it runs `serve(match_id)` and `os._exit`s with its code.
+`asyncio.run`). Then it runs `serve(match_id, info)` and `os._exit`s with its code.
 
 Lifetime: the zygote reaps every child it forks (SIGCHLD wakes its poll loop). It
 lives as long as the launcher's end of the control socket: when that end closes -
@@ -47,10 +48,14 @@ import socket
 import sys
 import threading
 import traceback
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from arena.gameserver.store import MatchInfo
 
 logger = logging.getLogger("arena.gameserver.zygote")
 
-MAX_MESSAGE = 4096
+MAX_MESSAGE = 64 * 1024  # a request names the match and its players
 FDS_PER_REQUEST = 3  # stdout pipe, log file, reply socket
 POLL_INTERVAL_MS = 1000  # a safety net: SIGCHLD and the control socket wake us anyway
 EXIT_CHILD_CRASH = 1
@@ -111,17 +116,21 @@ class Zygote:
         self._on_request(message, fds)
 
     def _on_request(self, message: bytes, fds: list[int]) -> None:
+        from arena.gameserver.store import MatchInfo
+
         try:
-            match_id = str(json.loads(message)["match"])
+            request = json.loads(message)
+            match_id = str(request["match"])
+            info = MatchInfo.from_dict(request["info"]) if request.get("info") is not None else None
             stdout_fd, log_fd, reply_fd = fds
-        except (ValueError, KeyError, TypeError):
+        except (ValueError, KeyError, TypeError, AttributeError):
             logger.warning("dropped a malformed request")
             _close_all(fds)
             return
         reply = socket.socket(fileno=reply_fd)
         reply.setblocking(False)
         try:
-            pid = self.fork(match_id, stdout_fd, log_fd, reply)
+            pid = self.fork(match_id, info, stdout_fd, log_fd, reply)
         except OSError as error:
             logger.error("fork for match %s failed: %s", match_id, error)
             _send(reply, {"error": f"fork failed: {error}"})
@@ -135,7 +144,7 @@ class Zygote:
         self.poller.register(reply, select.POLLIN)
         _send(reply, {"pid": pid})
 
-    def fork(self, match_id: str, stdout_fd: int, log_fd: int, reply: socket.socket) -> int:
+    def fork(self, match_id: str, info: MatchInfo | None, stdout_fd: int, log_fd: int, reply: socket.socket) -> int:
         from django.db import connections
 
         connections.close_all()  # never share a database connection with a child
@@ -147,17 +156,17 @@ class Zygote:
         pid = os.fork()
         if pid == 0:
             reply.close()  # this launch's answer is the zygote's business
-            self._child(match_id, stdout_fd, log_fd)  # never returns
+            self._child(match_id, info, stdout_fd, log_fd)  # never returns
         self.forked += 1
         return pid
 
-    def _child(self, match_id: str, stdout_fd: int, log_fd: int) -> None:
+    def _child(self, match_id: str, info: MatchInfo | None, stdout_fd: int, log_fd: int) -> None:
         code = EXIT_CHILD_CRASH
         try:
             self._become_clean_child(stdout_fd, log_fd)
             from arena.gameserver.main import serve
 
-            code = serve(match_id)
+            code = serve(match_id, info)
         except SystemExit as exit_:
             code = exit_.code if isinstance(exit_.code, int) else EXIT_CHILD_CRASH
         except BaseException:

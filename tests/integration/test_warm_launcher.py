@@ -235,7 +235,7 @@ def test_a_launch_timeout_kills_the_child(warm, ops_api, users, monkeypatch):
     assert wait_until(lambda: not zombie_children(zygote), timeout=5)
 
 
-def test_an_unknown_match_fails_with_the_childs_reason(warm, users):
+def test_an_unknown_match_fails_before_anything_is_forked(warm, users):
     with pytest.raises(LaunchError) as caught:
         warm.launch(uuid.uuid4())
     assert caught.value.code == "launch_failed"

@@ -37,12 +37,16 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 from uuid import UUID
 
 from django.conf import settings
 
 from arena.matches.launcher import LaunchError, LaunchResult
 from arena.matches.launcher.base import child_environment, explain_failure, log_path, log_tail, read_port
+
+if TYPE_CHECKING:
+    from arena.gameserver.store import MatchInfo
 
 logger = logging.getLogger("arena.launcher")
 
@@ -165,14 +169,14 @@ class ZygoteProcess:
     def alive(self) -> bool:
         return self.proc.poll() is None and self.control.fileno() != -1
 
-    def fork(self, match_id: UUID, path: Path, deadline: float) -> ForkedChild:
+    def fork(self, info: MatchInfo, path: Path, deadline: float) -> ForkedChild:
         """Ask the zygote for a child; its pid and stdout. ZygoteGone if it is gone."""
         read_fd, write_fd = os.pipe()
         mine, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         handed = False
         try:
             with open(path, "ab") as log:
-                message = json.dumps({"match": str(match_id)}).encode()
+                message = json.dumps({"match": info.id, "info": info.as_dict()}).encode()
                 try:
                     socket.send_fds(self.control, [message], [write_fd, log.fileno(), theirs.fileno()])
                 except (OSError, ValueError) as error:  # closed, reset, or a bad fd after close
@@ -235,6 +239,12 @@ class WarmLauncher:
         self._zygote: ZygoteProcess | None = None
 
     def launch(self, match_id: UUID) -> LaunchResult:
+        from arena.gameserver.store import MatchNotLaunchable, load_match
+
+        try:  # read here, over a warm connection; the child gets it in the request
+            info = load_match(str(match_id))
+        except MatchNotLaunchable as error:
+            raise LaunchError("launch_failed", str(error)) from None
         timeout = settings.GAME_SERVER_LAUNCH_TIMEOUT
         deadline = time.monotonic() + timeout
         env = child_environment()
@@ -243,7 +253,7 @@ class WarmLauncher:
         for attempt in range(2):
             zygote = self._zygote_for(env, deadline)
             try:
-                child = zygote.fork(match_id, path, deadline)
+                child = zygote.fork(info, path, deadline)
                 break
             except ZygoteGone as gone:
                 logger.warning("zygote %s gone during a launch (%s); starting another", zygote.pid, gone)
