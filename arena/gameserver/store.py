@@ -13,11 +13,12 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from asgiref.sync import sync_to_async
-from django.db import InterfaceError, OperationalError, connection
+from django.core.exceptions import ValidationError
+from django.db import DatabaseError, InterfaceError, OperationalError, connection
 from django.utils import timezone
 
 from arena.matches import services
-from arena.matches.models import Match
+from arena.matches.models import MatchPlayer
 from arena.matches.spool import spool_write
 from arena.notifications import publish
 from arena.matches.states import MatchStatus
@@ -68,14 +69,23 @@ class MatchNotLaunchable(Exception):
 
 def load_match(match_id: str) -> MatchInfo:
     """Read the match this process serves (synchronously, before the loop starts)."""
-    try:
-        match = Match.objects.prefetch_related("players__user").get(pk=match_id)
-    except (Match.DoesNotExist, ValueError, Exception) as error:  # bad uuid, missing row
+    try:  # one query, no model instances: this is on every launch's path
+        rows = list(
+            MatchPlayer.objects.filter(match_id=match_id)
+            .order_by("seat")
+            .values_list("match__status", "match__points_to_win", "user_id", "user__username", "side")
+        )
+    except (ValueError, ValidationError) as error:  # not a UUID
         raise MatchNotLaunchable(f"match {match_id} not found ({error.__class__.__name__})") from None
-    if match.status not in LAUNCHABLE:
-        raise MatchNotLaunchable(f"match {match_id} is {match.status}")
-    seats = tuple(Seat(p.user_id, p.user.username, p.side) for p in match.players.all())
-    return MatchInfo(id=str(match.id), points_to_win=match.points_to_win, seats=seats)
+    except DatabaseError as error:
+        raise MatchNotLaunchable(f"match {match_id} could not be read ({error.__class__.__name__})") from None
+    if not rows:
+        raise MatchNotLaunchable(f"match {match_id} not found")
+    status, points_to_win = rows[0][0], rows[0][1]
+    if status not in LAUNCHABLE:
+        raise MatchNotLaunchable(f"match {match_id} is {status}")
+    seats = tuple(Seat(user_id, username, side) for _, _, user_id, username, side in rows)
+    return MatchInfo(id=str(match_id), points_to_win=points_to_win, seats=seats)
 
 
 def _fresh_connection_on_error(fn: Callable[..., T]) -> Callable[..., T]:
