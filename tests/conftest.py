@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import glob
 import os
 import signal
 import socket
@@ -103,6 +104,43 @@ def _no_stray_game_servers(request):
     deadline = time.monotonic() + 3
     while any(pid_alive(pid) for pid in pids) and time.monotonic() < deadline:
         time.sleep(0.02)
+
+
+def pytest_sessionstart(session):
+    """Drop the test databases of earlier runs that were killed before cleaning up.
+
+    Each run names its test database after its pid (see arena/settings.py); a
+    database whose run is gone is garbage. One whose pid is alive is left alone.
+    """
+    config = settings.DATABASES["default"]
+    test_name = str(config.get("TEST", {}).get("NAME") or "").removesuffix(".sqlite3")
+    stem, _, pid = test_name.rpartition("-" if config["ENGINE"].endswith("sqlite3") else "_")
+    if not pid.isdigit():
+        return
+    if config["ENGINE"].endswith("sqlite3"):
+        for path in glob.glob(glob.escape(stem) + "-*.sqlite3*"):
+            other = os.path.basename(path).removeprefix(os.path.basename(stem) + "-").split(".")[0]
+            if other.isdigit() and not pid_alive(int(other)):
+                with contextlib.suppress(FileNotFoundError):
+                    os.remove(path)
+        return
+    import psycopg
+
+    params = {"host": config.get("HOST") or None, "port": config.get("PORT") or None, "user": config.get("USER"),
+              "password": config.get("PASSWORD") or None, "dbname": "postgres"}
+    try:
+        with psycopg.connect(**params, autocommit=True, connect_timeout=5) as conn:
+            names = [row[0] for row in conn.execute("SELECT datname FROM pg_database WHERE datname LIKE %s",
+                                                    [stem.replace("_", r"\_") + r"\_%"])]
+            for name in names:
+                other = name.removeprefix(stem + "_")
+                if other.isdigit() and not pid_alive(int(other)):
+                    try:
+                        conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
+                    except psycopg.Error as error:  # e.g. still in use by a stray process
+                        print(f"left stale test database {name}: {error}", file=sys.stderr)
+    except psycopg.Error as error:  # not ours to fix here: the run itself will say what is wrong
+        print(f"could not look for stale test databases: {error}", file=sys.stderr)
 
 
 def pytest_sessionfinish(session, exitstatus):

@@ -350,7 +350,9 @@ class GameSession:
                 next_snapshot = self.state.tick + self.snapshot_every
                 await self.broadcast(wire.STATE, self.snapshot())
 
-        stats = await run_fixed_timestep(step, after_batch, rate=self.settings.tick_rate)
+        stats = await run_fixed_timestep(
+            step, after_batch, rate=self.settings.tick_rate, steps_per_wake=self.snapshot_every
+        )
         self.loop_stats.steps += stats.steps
         self.loop_stats.late_batches += stats.late_batches
         self.loop_stats.dropped_steps += stats.dropped_steps

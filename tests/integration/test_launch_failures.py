@@ -118,7 +118,7 @@ def test_launch_does_not_stall_other_requests(live_server, users, monkeypatch, g
     )
     with urllib.request.urlopen(request, timeout=5) as response:
         assert response.status == 200
-    assert time.monotonic() - started < 1.0
+    assert time.monotonic() - started < 2.0  # a stalled site would answer only after the 3 s launch timeout
     assert thread.is_alive(), "the launch should still be waiting"
     thread.join(10)
     assert outcome["status"] == 503
