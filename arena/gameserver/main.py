@@ -12,7 +12,6 @@ import logging
 import os
 import signal
 import sys
-
 from typing import TYPE_CHECKING
 
 from arena.gameserver.contract import EXIT_BAD_MATCH, EXIT_NO_FREE_PORT, EXIT_OK, error_line, port_line

@@ -260,3 +260,21 @@ def test_a_retired_zygote_finishes_its_games_then_exits(game_settings, ops_api, 
     os.kill(result.pid, signal.SIGTERM)
     assert wait_until(lambda: not pid_alive(zygote), timeout=10), "the zygote did not exit after its last game"
     assert not os.path.exists(f"/proc/{result.pid}")
+
+
+@pytest.mark.parametrize("message", [b"not json", b"[]", b'{"match": "x"}', b'{"match": "x", "info": {"seats": 5}}'])
+def test_a_malformed_request_is_dropped_and_the_zygote_serves_on(warm, ops_api, users, message):
+    launch(ops_api, players=("carol", "dave"))  # the zygote runs
+    zygote = warm._zygote
+    read_fd, write_fd = os.pipe()
+    mine, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    fds = [write_fd, read_fd, theirs.fileno()] if message != b'{"match": "x"}' else [write_fd]
+    socket.send_fds(zygote.control, [message], fds)
+    for fd in (read_fd, write_fd):
+        os.close(fd)
+    theirs.close()
+    mine.settimeout(5)
+    assert mine.recv(4096) == b"", "a dropped request gets no answer: its reply socket is closed"
+    mine.close()
+    assert launch(ops_api)["status"] == "waiting"
+    assert warm.zygote_pid() == zygote.pid
