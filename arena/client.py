@@ -154,5 +154,9 @@ class GameClient:
         return time.monotonic() - started
 
     async def close(self) -> None:
+        """Disconnect (if the server has not already) and release the HTTP session."""
         if self.sio.connected:
             await self.sio.disconnect()
+        # When the server hung up first, Engine.IO keeps its aiohttp session open;
+        # its disconnect() always releases it.
+        await self.sio.eio.disconnect(abort=True)

@@ -113,6 +113,9 @@ def test_full_match_is_played_broadcast_and_recorded(ops_api, users):
         assert any(name == wire.SCORE for name, _ in carol.history)
         for client in (alice, bob, carol, mallory):
             await client.wait_for("disconnect", timeout=5)
+            await client.close()
+            http = client.sio.eio.http
+            assert http is None or http.closed, "the client's HTTP session must be released"
         return overs[0]
 
     over = run(scenario())
