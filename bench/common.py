@@ -56,6 +56,17 @@ def bench_env(**overrides: str) -> dict[str, str]:
     return env
 
 
+def add_emit_option(parser) -> None:
+    """`--emit`: game servers broadcast through python-socketio's emit(), to compare."""
+    parser.add_argument("--emit", action="store_true",
+                        help="broadcast with python-socketio's emit() (GAME_DIRECT_BROADCAST=0), for comparison")
+
+
+def broadcast_settings(args) -> dict[str, str]:
+    """The game servers' broadcast setting for a benchmark run with `add_emit_option`."""
+    return {"GAME_DIRECT_BROADCAST": "0" if args.emit else "1"}
+
+
 def python() -> str:
     venv = BASE_DIR / ".venv" / "bin" / "python"
     return str(venv) if venv.exists() else sys.executable

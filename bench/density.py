@@ -24,8 +24,10 @@ from concurrent.futures import ThreadPoolExecutor
 
 from bench.common import (
     DjangoServer,
+    add_emit_option,
     api,
     bench_run,
+    broadcast_settings,
     game_servers,
     loop_stats_from_logs,
     machine,
@@ -201,15 +203,14 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--workers", type=int, default=2, help="load-generator processes")
     parser.add_argument("--probes", type=int, default=2, help="python-socketio spectators, as a cross-check")
     parser.add_argument("--plot", default="docs/bench-density.png")
-    parser.add_argument("--emit", action="store_true",
-                        help="broadcast with python-socketio's emit() (GAME_DIRECT_BROADCAST=0), for comparison")
+    add_emit_option(parser)
     args = parser.parse_args(argv)
     sweep = [int(x) for x in args.sweep.split(",")]
     data = {"machine": machine(), "args": vars(args), "steps": []}
     with bench_run("bench.density"):
         accounts_data = prepare_database(2 * sum(sweep) + 10)
         accounts = Accounts(accounts_data["players"])
-        settings = {"GAME_SERVER_LAUNCHER": "warm", "GAME_DIRECT_BROADCAST": "0" if args.emit else "1"}
+        settings = {"GAME_SERVER_LAUNCHER": "warm", **broadcast_settings(args)}
         with DjangoServer("density", **settings) as server, LoadGenerator(args.workers) as load:
             api(server.url, accounts_data["ops"], "GET", "/api/match/00000000-0000-0000-0000-000000000000")
             for n in sweep:

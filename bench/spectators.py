@@ -12,7 +12,17 @@ import argparse
 import sys
 import time
 
-from bench.common import DjangoServer, bench_run, game_servers, machine, prepare_database, report, table
+from bench.common import (
+    DjangoServer,
+    add_emit_option,
+    bench_run,
+    broadcast_settings,
+    game_servers,
+    machine,
+    prepare_database,
+    report,
+    table,
+)
 from bench.density import launch_matches, player_specs, stop_servers
 from bench.load import LoadGenerator
 from bench.stats import analyse, cpu_seconds, machine_busy
@@ -72,15 +82,14 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--warmup", type=float, default=2.0)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--plot", default="docs/bench-spectators.png")
-    parser.add_argument("--emit", action="store_true",
-                        help="broadcast with python-socketio's emit() (GAME_DIRECT_BROADCAST=0), for comparison")
+    add_emit_option(parser)
     args = parser.parse_args(argv)
     sweep = [int(x) for x in args.sweep.split(",")]
     data: dict = {"machine": machine(), "args": vars(args), "steps": []}
     with bench_run("bench.spectators"):
         accounts = prepare_database(2 * len(sweep) + 2)
         settings = {"GAME_SERVER_LAUNCHER": "warm", "GAME_MAX_SPECTATORS": str(max(sweep) + 10),
-                    "GAME_DIRECT_BROADCAST": "0" if args.emit else "1"}
+                    **broadcast_settings(args)}
         with DjangoServer("spectators", **settings) as server, \
                 LoadGenerator(args.workers) as load:
             for index, target in enumerate(sweep):

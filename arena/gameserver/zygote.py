@@ -11,8 +11,8 @@ import a match needs), closes every database connection, calls `gc.collect()` an
 Control protocol, one JSON object per message:
 
 * zygote -> launcher, once: ``{"ready": <zygote pid>}``.
-* launcher -> zygote: ``{"match": "<id>", "info": {...}}`` (the match as
-  `MatchInfo.as_dict()`, so the child need not read it) with three descriptors attached
+* launcher -> zygote: ``{"match": {...}}`` (the match as `MatchInfo.as_dict()`,
+  so the child need not read it) with three descriptors attached
   (`SCM_RIGHTS`): the write end of a pipe that becomes the child's stdout, the
   per-match log file that becomes its stderr, and one end of a fresh socket pair
   for the answer (one per launch, so concurrent launches never share a reply).
@@ -27,7 +27,7 @@ mask of a fresh interpreter, stdin on /dev/null, stdout on the launcher's pipe
 zygote's descriptors, no database connection (they were closed before the fork and
 Django opens its own on first use), no other thread (the zygote never starts one,
 so no lock can be inherited held) and a fresh event loop (`serve()` calls
-`asyncio.run`). Then it runs `serve(match_id, info)` and `os._exit`s with its code.
+`asyncio.run`). Then it runs `serve(info.id, info)` and `os._exit`s with its code.
 
 Lifetime: the zygote reaps every child it forks (SIGCHLD wakes its poll loop). It
 lives as long as the launcher's end of the control socket: when that end closes -
@@ -119,9 +119,7 @@ class Zygote:
         from arena.gameserver.store import MatchInfo
 
         try:
-            request = json.loads(message)
-            match_id = str(request["match"])
-            info = MatchInfo.from_dict(request["info"]) if request.get("info") is not None else None
+            info = MatchInfo.from_dict(json.loads(message)["match"])
             stdout_fd, log_fd, reply_fd = fds
         except (ValueError, KeyError, TypeError, AttributeError):
             logger.warning("dropped a malformed request")
@@ -130,9 +128,9 @@ class Zygote:
         reply = socket.socket(fileno=reply_fd)
         reply.setblocking(False)
         try:
-            pid = self.fork(match_id, info, stdout_fd, log_fd, reply)
+            pid = self.fork(info, stdout_fd, log_fd, reply)
         except OSError as error:
-            logger.error("fork for match %s failed: %s", match_id, error)
+            logger.error("fork for match %s failed: %s", info.id, error)
             _send(reply, {"error": f"fork failed: {error}"})
             reply.close()
             return
@@ -144,7 +142,7 @@ class Zygote:
         self.poller.register(reply, select.POLLIN)
         _send(reply, {"pid": pid})
 
-    def fork(self, match_id: str, info: MatchInfo | None, stdout_fd: int, log_fd: int, reply: socket.socket) -> int:
+    def fork(self, info: MatchInfo, stdout_fd: int, log_fd: int, reply: socket.socket) -> int:
         from django.db import connections
 
         connections.close_all()  # never share a database connection with a child
@@ -156,17 +154,17 @@ class Zygote:
         pid = os.fork()
         if pid == 0:
             reply.close()  # this launch's answer is the zygote's business
-            self._child(match_id, info, stdout_fd, log_fd)  # never returns
+            self._child(info, stdout_fd, log_fd)  # never returns
         self.forked += 1
         return pid
 
-    def _child(self, match_id: str, info: MatchInfo | None, stdout_fd: int, log_fd: int) -> None:
+    def _child(self, info: MatchInfo, stdout_fd: int, log_fd: int) -> None:
         code = EXIT_CHILD_CRASH
         try:
             self._become_clean_child(stdout_fd, log_fd)
             from arena.gameserver.main import serve
 
-            code = serve(match_id, info)
+            code = serve(info.id, info)
         except SystemExit as exit_:
             code = exit_.code if isinstance(exit_.code, int) else EXIT_CHILD_CRASH
         except BaseException:
@@ -285,8 +283,10 @@ def warm_up() -> None:
     Django, python-socketio and aiohttp fill caches lazily (compiled queries,
     field choices, ABC subclass caches, the engine.io aiohttp driver...). Done in
     the zygote, that work is shared by every child instead of being repeated, and
-    copied into each child's private memory, at every launch. Read-only: one
-    lookup of a match that does not exist, one of any match there is.
+    copied into each child's private memory, at every launch. Read-only: the
+    match lookup a child's status changes make (`selectors.match_get`), of any
+    match there is. (A child gets its match in the fork request: it never runs
+    `load_match`.)
     """
     import asyncio
     import uuid
@@ -295,18 +295,16 @@ def warm_up() -> None:
     from django.db import connections
 
     from arena.gameserver.session import GameSession, GameSettings
-    from arena.gameserver.store import MatchInfo, MatchNotLaunchable, MatchStore, Seat, load_match
+    from arena.gameserver.store import MatchInfo, MatchStore, Seat
+    from arena.matches import selectors
+    from arena.matches.errors import NotFound
     from arena.matches.models import Match
 
     nobody = str(uuid.UUID(int=0))
     try:
-        try:
-            load_match(nobody)
-        except MatchNotLaunchable:
-            pass
-        match = Match.objects.prefetch_related("players__user").order_by().first()
-        if match is not None:
-            [(p.user_id, p.user.username, p.side) for p in match.players.all()]
+        selectors.match_get(Match.objects.order_by().values_list("pk", flat=True).first() or nobody)
+    except NotFound:  # no match yet: the main query was still built and run
+        pass
     except Exception:  # a database that does not answer yet: the children will do it
         logger.warning("zygote warm-up could not read the database", exc_info=True)
     finally:

@@ -262,14 +262,19 @@ def test_a_retired_zygote_finishes_its_games_then_exits(game_settings, ops_api, 
     assert not os.path.exists(f"/proc/{result.pid}")
 
 
-@pytest.mark.parametrize("message", [b"not json", b"[]", b'{"match": "x"}', b'{"match": "x", "info": {"seats": 5}}'])
-def test_a_malformed_request_is_dropped_and_the_zygote_serves_on(warm, ops_api, users, message):
+WELL_FORMED = b'{"match": {"id": "x", "points_to_win": 1, "seats": [[1, "alice", "left"], [2, "bob", "right"]]}}'
+
+
+@pytest.mark.parametrize("message, descriptors", [
+    (b"not json", 3), (b"[]", 3), (b'{"match": "x"}', 3), (b'{"match": {"id": "x", "seats": 5}}', 3),
+    (WELL_FORMED, 1),  # the descriptors are missing
+])
+def test_a_malformed_request_is_dropped_and_the_zygote_serves_on(warm, ops_api, users, message, descriptors):
     launch(ops_api, players=("carol", "dave"))  # the zygote runs
     zygote = warm._zygote
     read_fd, write_fd = os.pipe()
     mine, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-    fds = [write_fd, read_fd, theirs.fileno()] if message != b'{"match": "x"}' else [write_fd]
-    socket.send_fds(zygote.control, [message], fds)
+    socket.send_fds(zygote.control, [message], [write_fd, read_fd, theirs.fileno()][:descriptors])
     for fd in (read_fd, write_fd):
         os.close(fd)
     theirs.close()

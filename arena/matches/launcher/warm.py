@@ -176,7 +176,7 @@ class ZygoteProcess:
         handed = False
         try:
             with open(path, "ab") as log:
-                message = json.dumps({"match": info.id, "info": info.as_dict()}).encode()
+                message = json.dumps({"match": info.as_dict()}).encode()
                 try:
                     socket.send_fds(self.control, [message], [write_fd, log.fileno(), theirs.fileno()])
                 except (OSError, ValueError) as error:  # closed, reset, or a bad fd after close
