@@ -55,6 +55,7 @@ logger = logging.getLogger("arena.launcher")
 VOLATILE_ENV = frozenset({"PYTEST_CURRENT_TEST"})
 MAX_MESSAGE = 4096
 EXIT_WAIT = 5.0  # how long a failed launch waits for the child's exit code
+LATE_ANSWER_GRACE = 1.0  # after a timeout, how long to wait for a pid to kill
 
 
 class ZygoteGone(Exception):
@@ -90,6 +91,19 @@ def _recv_json(sock: socket.socket, deadline: float) -> dict | None:
         return json.loads(data)
 
 
+def _kill_group(pid: int) -> None:
+    """SIGKILL a forked game server and whatever it started."""
+    try:
+        os.killpg(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    except PermissionError:  # not a group leader (yet): the process itself
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+
 @dataclass
 class ForkedChild:
     """A child the zygote forked for one launch, until its port is read."""
@@ -103,15 +117,7 @@ class ForkedChild:
         self.reply.close()  # tells the zygote we no longer care about the exit code
 
     def kill(self) -> None:
-        try:
-            os.killpg(self.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-        except PermissionError:  # not a group leader (yet): the process itself
-            try:
-                os.kill(self.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
+        _kill_group(self.pid)
 
     def exit_code(self, timeout: float) -> int | None:
         try:
@@ -187,8 +193,15 @@ class ZygoteProcess:
             try:
                 answer = _recv_json(mine, deadline)
             except TimeoutError:
-                # It may still fork: that child dies on its first write to the
-                # pipe we close now (EPIPE), before it serves anyone.
+                # It may fork yet, and a child can print its port within
+                # milliseconds: wait briefly for its pid and kill it. One forked
+                # even later dies on its first write to the pipe we then close.
+                try:
+                    late = _recv_json(mine, time.monotonic() + LATE_ANSWER_GRACE)
+                except (TimeoutError, ValueError):
+                    late = None
+                if late and "pid" in late:
+                    _kill_group(int(late["pid"]))
                 raise LaunchError("launch_timeout", "the zygote did not answer in time") from None
             except ValueError:
                 answer = None
