@@ -194,6 +194,8 @@ GAME_SERVER_HOST = env_str("GAME_SERVER_HOST", "127.0.0.1")  # what clients are 
 GAME_SERVER_BIND = env_str("GAME_SERVER_BIND", "127.0.0.1")  # the interface game servers listen on
 GAME_SERVER_LAUNCH_TIMEOUT = env_float("GAME_SERVER_LAUNCH_TIMEOUT", 10.0)
 GAME_SERVER_LAUNCHER = env_str("GAME_SERVER_LAUNCHER", "warm")
+# Game servers the warm launcher's zygote keeps forked and warmed up, waiting for a match.
+GAME_ZYGOTE_SPARES = env_int("GAME_ZYGOTE_SPARES", 2)
 GAME_SERVER_LOG_DIR = Path(env_str("GAME_SERVER_LOG_DIR", str(VAR_DIR / "log" / "gameserver")))
 GAME_PLAYER_CONNECT_TIMEOUT = env_float("GAME_PLAYER_CONNECT_TIMEOUT", 60.0)
 GAME_COUNTDOWN = env_float("GAME_COUNTDOWN", 3.0)

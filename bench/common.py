@@ -221,17 +221,20 @@ class DjangoServer:
 
 
 def game_servers(server_pid: int) -> list[int]:
-    """Game-server processes under a web server (its children, or its zygote's)."""
+    """Game-server processes under a web server (its children, or its zygote's),
+    leaving out the zygote and its spares (which have no match yet)."""
     import psutil
 
     found = []
     for pid in children_of(server_pid):
         try:
             cmd = psutil.Process(pid).cmdline()
-        except psutil.NoSuchProcess:
+            if "arena.gameserver.zygote" in cmd and psutil.Process(pid).ppid() == server_pid:
+                continue  # the zygote itself
+            if os.readlink(f"/proc/{pid}/fd/2").endswith("zygote.log"):
+                continue  # a spare: its stderr becomes a match's log when it gets one
+        except (psutil.NoSuchProcess, OSError):
             continue
-        if "arena.gameserver.zygote" in cmd and psutil.Process(pid).ppid() == server_pid:
-            continue  # the zygote itself
         if any("arena.gameserver" in part for part in cmd):
             found.append(pid)
     return found

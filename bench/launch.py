@@ -1,12 +1,13 @@
 """`python -m bench.launch`: how fast does PUT /api/match give a playable server?
 
-Two web servers run side by side on the same bench database, one per launch
-strategy (`subprocess`, `warm`), so both are measured in the same run under the
-same noise. A launch is timed from sending `PUT /api/match` to the `201`, and to
+Three web servers run side by side on the same bench database, one per launch
+configuration (`subprocess`; `warm`, as configured by default, with spares; and
+`warm` with `GAME_ZYGOTE_SPARES=0`, every game forked on request), so all are
+measured in the same run under the same noise. A launch is timed from sending `PUT /api/match` to the `201`, and to
 a Socket.IO connection accepted by the port in the answer.
 
-* sequential: launches alternate between the two strategies, one at a time;
-* concurrent: 50 launches at once against one strategy, then the other;
+* sequential: launches rotate between the configurations, one at a time;
+* concurrent: 50 launches at once against one configuration, then the next;
 * in-process: `get_launcher().launch()` alone, without HTTP, Django views or
   the database writes around it (what the strategy itself costs).
 
@@ -16,6 +17,7 @@ and their servers exit; every process is killed at the end anyway.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import subprocess
 import sys
@@ -39,7 +41,12 @@ from bench.common import (
 from bench.stats import cpu_seconds
 from bench.wsclient import probe
 
-STRATEGIES = ("subprocess", "warm")
+LAUNCHERS = {  # name -> the web server's settings
+    "subprocess": {"GAME_SERVER_LAUNCHER": "subprocess"},
+    "warm": {"GAME_SERVER_LAUNCHER": "warm"},
+    "warm, no spares": {"GAME_SERVER_LAUNCHER": "warm", "GAME_ZYGOTE_SPARES": "0"},
+}
+STRATEGIES = tuple(LAUNCHERS)
 SERVER_SETTINGS = {"GAME_PLAYER_CONNECT_TIMEOUT": "3"}
 
 
@@ -80,8 +87,8 @@ def one_launch(server: DjangoServer, ops: str, players: Players) -> dict:
 def sequential(servers: dict[str, DjangoServer], ops: str, players: Players, rounds: int) -> dict[str, list[dict]]:
     results: dict[str, list[dict]] = {name: [] for name in servers}
     for i in range(rounds):
-        order = STRATEGIES if i % 2 == 0 else STRATEGIES[::-1]
-        for name in order:
+        shift = i % len(STRATEGIES)
+        for name in STRATEGIES[shift:] + STRATEGIES[:shift]:
             results[name].append(one_launch(servers[name], ops, players))
     return results
 
@@ -99,10 +106,10 @@ def concurrent(server: DjangoServer, ops: str, players: Players, count: int) -> 
     return results, time.monotonic() - started
 
 
-def in_process(strategy: str, names: list[str], count: int) -> dict[str, list[float]]:
+def in_process(name: str, names: list[str], count: int) -> dict[str, list[float]]:
     out = subprocess.run(
-        [python(), "-m", "bench.launch_direct", strategy, str(count), *names],
-        cwd=BASE_DIR, env=bench_env(**SERVER_SETTINGS), capture_output=True, text=True, timeout=300,
+        [python(), "-m", "bench.launch_direct", str(count), *names],
+        cwd=BASE_DIR, env=bench_env(**SERVER_SETTINGS, **LAUNCHERS[name]), capture_output=True, text=True, timeout=300,
     )
     if out.returncode != 0:
         raise RuntimeError(f"launch_direct failed: {out.stderr[-2000:]}")
@@ -120,15 +127,16 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--concurrent", type=int, default=50)
     parser.add_argument("--direct", type=int, default=20, help="in-process launches per strategy")
     args = parser.parse_args(argv)
-    needed = 2 * (2 * args.rounds + 2 * args.concurrent + 2 * (args.direct + 2) + 8)
+    needed = 2 * len(STRATEGIES) * (args.rounds + args.concurrent + args.direct + 2 + 4)
     with bench_run("bench.launch"):
         accounts = prepare_database(needed)
         players = Players([name for name, _ in accounts["players"]])
         ops = accounts["ops"]
         rows, data = [], {"machine": machine(), "args": vars(args)}
-        with DjangoServer("subprocess", GAME_SERVER_LAUNCHER="subprocess", **SERVER_SETTINGS) as cold, \
-                DjangoServer("warm", GAME_SERVER_LAUNCHER="warm", **SERVER_SETTINGS) as warm:
-            servers = {"subprocess": cold, "warm": warm}
+        with contextlib.ExitStack() as stack:
+            servers = {name: stack.enter_context(DjangoServer(name.replace(", ", "-").replace(" ", "-"),
+                                                              **SERVER_SETTINGS, **config))
+                       for name, config in LAUNCHERS.items()}
             for server in servers.values():  # first launch: imports, zygote start, DB connection
                 for _ in range(2):
                     one_launch(server, ops, players)
@@ -138,7 +146,7 @@ def main(argv: list[str] | None = None) -> dict:
             web_cpu = {name: 1000 * (cpu1[s.pid()] - cpu0[s.pid()]) / args.rounds for name, s in servers.items()}
             wait_quiet(4)
             conc = {}
-            for name in ("warm", "subprocess"):
+            for name in STRATEGIES[::-1]:
                 conc[name] = concurrent(servers[name], ops, players, args.concurrent)
                 wait_quiet(4)
         direct = {name: in_process(name, players.take(2 * (args.direct + 2)), args.direct) for name in STRATEGIES}
@@ -174,7 +182,8 @@ def main(argv: list[str] | None = None) -> dict:
             rows,
             title="Launch latency: PUT /api/match -> 201, and -> Socket.IO connection accepted (ready)",
         )
-        cpu_text = table(["launcher", "web server CPU per PUT ms", "child CPU to port ms p50", "child waiting for a CPU ms p50"], cpu_rows,
+        cpu_text = table(["launcher", "web server CPU per PUT ms", "child CPU to port ms p50 (a spare's includes its warm-up)",
+                          "child waiting for a CPU ms p50"], cpu_rows,
                          title="CPU per launch (robust to a busy machine: CPU time, not wall time)")
         print(text, flush=True)
         print(cpu_text, flush=True)
@@ -183,7 +192,7 @@ def main(argv: list[str] | None = None) -> dict:
             errors = data[f"{name}_concurrent"]["errors"]
             if errors:
                 print(f"{name} concurrent errors: {errors}")
-        print(f"{args.concurrent} concurrent wall time: warm {conc['warm'][1]:.2f} s, subprocess {conc['subprocess'][1]:.2f} s")
+        print(f"{args.concurrent} concurrent wall time: " + ", ".join(f"{name} {conc[name][1]:.2f} s" for name in STRATEGIES))
         data["table"] = text
         save_result("launch", data)
         return data

@@ -1,9 +1,12 @@
-"""`python -m bench.launch_direct STRATEGY N PLAYER...`: time `launch()` alone.
+"""`python -m bench.launch_direct N PLAYER...`: time `launch()` alone.
 
-Run by `bench.launch` with the benchmark's environment. Creates N matches
-directly in the database (two of the given players each), times
-`get_launcher().launch(match_id)` for each, one at a time, after two warm-up
-launches, stops the servers, and prints the N durations (seconds) the CPU time each child had used by then and the time it waited for a CPU, as JSON.
+Run by `bench.launch` with the benchmark's environment (which names the launch
+strategy). Creates N matches directly in the database (two of the given players
+each), times `get_launcher().launch(match_id)` for each, one every
+`PAUSE` seconds (about the pace of sequential `PUT /api/match` requests), after
+two warm-up launches, stops the servers, and prints the N durations (seconds),
+the CPU time each child had used by then and the time it waited for a CPU, as
+JSON.
 """
 from __future__ import annotations
 
@@ -13,19 +16,19 @@ import signal
 import sys
 import time
 
+PAUSE = 0.03
 
-def main(strategy: str, count: int, names: list[str]) -> None:
-    os.environ["GAME_SERVER_LAUNCHER"] = strategy
+
+def main(count: int, names: list[str]) -> None:
     import django
 
     django.setup()
-    from django.conf import settings
     from django.contrib.auth.models import User
 
+    from arena.gameserver.store import load_match
     from arena.matches.launcher import get_launcher
     from arena.matches.models import Match, MatchPlayer
 
-    settings.GAME_SERVER_LAUNCHER = strategy
     users = list(User.objects.filter(username__in=names).order_by("username"))
     launcher = get_launcher()
     from bench.common import schedstat
@@ -40,8 +43,9 @@ def main(strategy: str, count: int, names: list[str]) -> None:
             MatchPlayer(match=match, user=user, side=("left", "right")[seat], seat=seat)
             for seat, user in enumerate(pair)
         )
+        time.sleep(PAUSE)
         started = time.monotonic()
-        result = launcher.launch(match.id)
+        result = launcher.launch(load_match(str(match.id)))
         elapsed = time.monotonic() - started
         try:
             used, waited = schedstat(result.pid)
@@ -61,4 +65,4 @@ def main(strategy: str, count: int, names: list[str]) -> None:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1], int(sys.argv[2]), sys.argv[3:])
+    main(int(sys.argv[1]), sys.argv[2:])

@@ -1,13 +1,20 @@
-"""What a game server promises the process that launched it.
+"""What a game server and the process that launched it promise each other.
 
 The launcher reads the child's stdout until a line matches `PORT_LINE_RE`. A child
 that cannot start prints an `Error:` line instead and exits with one of the codes
 below, so the launcher can answer with a precise reason whichever launch strategy
 is used. Nothing else is ever written to stdout.
+
+`MatchInfo` is what a game server needs to know about its match: a plain launch
+reads it from the database (`arena.gameserver.store.load_match`); the warm
+launcher is given it by the code that created the match and sends it with the
+fork request (`as_dict` / `from_dict`).
 """
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
+from typing import Any
 
 PORT_LINE_RE = re.compile(r"^Port:\s(\d+)\n?")
 ERROR_LINE_RE = re.compile(r"^Error:\s(\w+)\s?(.*)\n?")
@@ -30,3 +37,38 @@ def port_line(port: int) -> str:
 
 def error_line(code: str, detail: str) -> str:
     return f"Error: {code} {detail}\n"
+
+
+@dataclass(frozen=True)
+class Seat:
+    user_id: int
+    username: str
+    side: str
+
+
+@dataclass(frozen=True)
+class MatchInfo:
+    id: str
+    points_to_win: int
+    seats: tuple[Seat, ...]
+
+    def seat_of(self, user_id: int | None) -> Seat | None:
+        return next((s for s in self.seats if s.user_id == user_id), None)
+
+    def public(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "players": [{"username": s.username, "side": s.side} for s in self.seats],
+            "points_to_win": self.points_to_win,
+        }
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON for the warm launcher's fork request (see `from_dict`)."""
+        return {"id": self.id, "points_to_win": self.points_to_win,
+                "seats": [[s.user_id, s.username, s.side] for s in self.seats]}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> MatchInfo:
+        """The inverse of `as_dict`; ValueError/TypeError/KeyError on anything else."""
+        seats = tuple(Seat(int(user_id), str(username), str(side)) for user_id, username, side in data["seats"])
+        return cls(id=str(data["id"]), points_to_win=int(data["points_to_win"]), seats=seats)

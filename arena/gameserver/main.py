@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 from arena.gameserver.contract import EXIT_BAD_MATCH, EXIT_NO_FREE_PORT, EXIT_OK, error_line, port_line
 
 if TYPE_CHECKING:
-    from arena.gameserver.store import MatchInfo
+    from arena.gameserver.contract import MatchInfo
 
 logger = logging.getLogger("arena.gameserver")
 

@@ -21,7 +21,8 @@ from arena import pong
 from arena.gameserver import wire
 from arena.gameserver.broadcast import Broadcaster
 from arena.gameserver.clock import LoopStats, run_fixed_timestep
-from arena.gameserver.store import MatchInfo, MatchStore
+from arena.gameserver.contract import MatchInfo
+from arena.gameserver.store import MatchStore
 from arena.matches.tokens import game_token_user_id
 
 logger = logging.getLogger("arena.gameserver")

@@ -9,7 +9,6 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from asgiref.sync import sync_to_async
@@ -17,6 +16,7 @@ from django.core.exceptions import ValidationError
 from django.db import DatabaseError, InterfaceError, OperationalError, connection
 from django.utils import timezone
 
+from arena.gameserver.contract import MatchInfo, Seat
 from arena.matches import services
 from arena.matches.models import MatchPlayer
 from arena.matches.spool import spool_write
@@ -26,41 +26,6 @@ from arena.matches.states import MatchStatus
 logger = logging.getLogger("arena.gameserver")
 
 LAUNCHABLE = {MatchStatus.LAUNCHING, MatchStatus.WAITING}
-
-
-@dataclass(frozen=True)
-class Seat:
-    user_id: int
-    username: str
-    side: str
-
-
-@dataclass(frozen=True)
-class MatchInfo:
-    id: str
-    points_to_win: int
-    seats: tuple[Seat, ...]
-
-    def seat_of(self, user_id: int | None) -> Seat | None:
-        return next((s for s in self.seats if s.user_id == user_id), None)
-
-    def public(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "players": [{"username": s.username, "side": s.side} for s in self.seats],
-            "points_to_win": self.points_to_win,
-        }
-
-    def as_dict(self) -> dict[str, Any]:
-        """JSON for the warm launcher's fork request (see `from_dict`)."""
-        return {"id": self.id, "points_to_win": self.points_to_win,
-                "seats": [[s.user_id, s.username, s.side] for s in self.seats]}
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> MatchInfo:
-        """The inverse of `as_dict`; ValueError/TypeError/KeyError on anything else."""
-        seats = tuple(Seat(int(user_id), str(username), str(side)) for user_id, username, side in data["seats"])
-        return cls(id=str(data["id"]), points_to_win=int(data["points_to_win"]), seats=seats)
 
 
 class MatchNotLaunchable(Exception):

@@ -21,6 +21,16 @@ Control protocol, one JSON object per message:
   exits while the launcher still holds the reply socket (a failed start). The
   launcher closes it once it has the port line; the zygote then forgets it.
 
+Spares: the zygote keeps `GAME_ZYGOTE_SPARES` children forked ahead of time. A
+spare has become a clean child already, has built and thrown away a game session
+(so the pages a game server writes at start-up are copied, and its code paths
+run, before any match waits on it) and says ``ready`` on a socket pair of its own;
+then it blocks until the zygote hands it a match: the launcher's request, as
+received, with the stdout pipe and the log file. A launch with a ready spare
+costs no fork and no start-up on its path; without one (a burst, or spares off)
+the zygote forks as before. Spares are forked again only when no request is
+waiting, so a burst of launches is not slowed by them.
+
 The child starts clean: its own session (`setsid`), the signal dispositions and
 mask of a fresh interpreter, stdin on /dev/null, stdout on the launcher's pipe
 (the `Port: N` contract is unchanged), stderr on the match log, none of the
@@ -32,8 +42,9 @@ so no lock can be inherited held) and a fresh event loop (`serve()` calls
 Lifetime: the zygote reaps every child it forks (SIGCHLD wakes its poll loop). It
 lives as long as the launcher's end of the control socket: when that end closes -
 the Django process exited or crashed, or retired this zygote - the zygote accepts
-no more requests, waits for the games it forked (they keep running, each in its own
-session) to end, reaping them, and then exits. So it never outlives its last game
+no more requests, closes its spares' sockets (a spare exits on that EOF, as it does
+if the zygote dies), waits for the games it forked (they keep running, each in its
+own session) to end, reaping them, and then exits. So it never outlives its last game
 and never leaves zombies behind, and a Django restart does not interrupt a match.
 """
 from __future__ import annotations
@@ -47,11 +58,13 @@ import signal
 import socket
 import sys
 import threading
+import time
 import traceback
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from arena.gameserver.store import MatchInfo
+    from arena.gameserver.contract import MatchInfo
 
 logger = logging.getLogger("arena.gameserver.zygote")
 
@@ -59,15 +72,30 @@ MAX_MESSAGE = 64 * 1024  # a request names the match and its players
 FDS_PER_REQUEST = 3  # stdout pipe, log file, reply socket
 POLL_INTERVAL_MS = 1000  # a safety net: SIGCHLD and the control socket wake us anyway
 EXIT_CHILD_CRASH = 1
+SPARE_READY = b"ready"
+SPARE_RETRY_AFTER = 1.0  # after a spare died unused, wait before forking another
+
+
+@dataclass
+class Spare:
+    """A child forked ahead of time, waiting for a match on `sock`."""
+
+    pid: int
+    sock: socket.socket
+    ready: bool = False
 
 
 class Zygote:
-    def __init__(self, control: socket.socket, initial_signals: dict) -> None:
+    def __init__(self, control: socket.socket, initial_signals: dict, spares: int = 0) -> None:
         self.control: socket.socket | None = control
         self.poller = select.poll()
         self.children: dict[int, socket.socket | None] = {}  # pid -> reply socket while the launcher listens
         self.replies: dict[int, int] = {}  # reply socket fd -> pid
+        self.spares: dict[int, Spare] = {}  # spare socket fd -> spare, oldest first
+        self.spare_target = max(0, spares)
+        self.spare_retry_at = 0.0
         self.forked = 0
+        self.handed_to_spares = 0
         self.initial_signals = initial_signals  # a fresh interpreter's, restored in every child
         self.wake_r, self.wake_w = os.pipe()
         os.set_blocking(self.wake_w, False)
@@ -83,7 +111,8 @@ class Zygote:
         self.poller.register(self.wake_r, select.POLLIN)
         self.control.sendall(json.dumps({"ready": os.getpid()}).encode())
         logger.info("zygote %s ready", os.getpid())
-        while self.control is not None or self.children:
+        self.refill_spares()
+        while self.control is not None or self.children or self.spares:
             for fd, events in self.poller.poll(POLL_INTERVAL_MS):
                 if self.control is not None and fd == self.control.fileno():
                     self._on_control(events)
@@ -91,8 +120,13 @@ class Zygote:
                     _drain(self.wake_r)
                 elif fd in self.replies:
                     self._forget_reply(fd)  # the launcher closed its end: it has the port
+                elif fd in self.spares:
+                    self._on_spare(fd)
             self.reap()
-        logger.info("zygote %s exits after %d children", os.getpid(), self.forked)
+            if not self._request_waiting():
+                self.refill_spares()
+        logger.info("zygote %s exits after %d games (%d of them started by a spare)",
+                    os.getpid(), self.forked, self.handed_to_spares)
         return 0
 
     def _on_control(self, events: int) -> None:
@@ -110,13 +144,15 @@ class Zygote:
         if not message:
             # The launcher's end is closed: no more requests. Finish the games.
             self._close_control()
+            for fd in list(self.spares):
+                self._drop_spare(fd).sock.close()  # each exits on EOF
             if self.children:
                 logger.info("launcher gone; waiting for %d running games", len(self.children))
             return
         self._on_request(message, fds)
 
     def _on_request(self, message: bytes, fds: list[int]) -> None:
-        from arena.gameserver.store import MatchInfo
+        from arena.gameserver.contract import MatchInfo
 
         try:
             info = MatchInfo.from_dict(json.loads(message)["match"])
@@ -128,7 +164,7 @@ class Zygote:
         reply = socket.socket(fileno=reply_fd)
         reply.setblocking(False)
         try:
-            pid = self.fork(info, stdout_fd, log_fd, reply)
+            pid = self.hand_to_spare(message, stdout_fd, log_fd) or self.fork(info, stdout_fd, log_fd, reply)
         except OSError as error:
             logger.error("fork for match %s failed: %s", info.id, error)
             _send(reply, {"error": f"fork failed: {error}"})
@@ -143,6 +179,14 @@ class Zygote:
         _send(reply, {"pid": pid})
 
     def fork(self, info: MatchInfo, stdout_fd: int, log_fd: int, reply: socket.socket) -> int:
+        pid = self._fork()
+        if pid == 0:
+            reply.close()  # this launch's answer is the zygote's business
+            _exit_with(self._child, info, stdout_fd, log_fd)
+        self.forked += 1
+        return pid
+
+    def _fork(self) -> int:
         from django.db import connections
 
         connections.close_all()  # never share a database connection with a child
@@ -151,33 +195,104 @@ class Zygote:
         sys.stdout.flush()
         sys.stderr.flush()
         gc.freeze()  # whatever the zygote allocated since is shared too; the child's GC skips it
-        pid = os.fork()
-        if pid == 0:
-            reply.close()  # this launch's answer is the zygote's business
-            self._child(info, stdout_fd, log_fd)  # never returns
-        self.forked += 1
-        return pid
+        return os.fork()
 
-    def _child(self, info: MatchInfo, stdout_fd: int, log_fd: int) -> None:
-        code = EXIT_CHILD_CRASH
-        try:
-            self._become_clean_child(stdout_fd, log_fd)
-            from arena.gameserver.main import serve
+    def _child(self, info: MatchInfo, stdout_fd: int, log_fd: int) -> int:
+        from arena.gameserver.main import serve
 
-            code = serve(info.id, info)
-        except SystemExit as exit_:
-            code = exit_.code if isinstance(exit_.code, int) else EXIT_CHILD_CRASH
-        except BaseException:
-            traceback.print_exc()
-        finally:
+        self._become_clean_child()
+        _redirect_output(stdout_fd, log_fd)
+        return serve(info.id, info)
+
+    # --- spares ------------------------------------------------------------------------
+
+    def refill_spares(self) -> None:
+        """Fork spares up to the target (not after a spare died unused, for a while)."""
+        if self.control is None or time.monotonic() < self.spare_retry_at:
+            return
+        while len(self.spares) < self.spare_target:
+            mine, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
             try:
-                logging.shutdown()
-                sys.stdout.flush()
-                sys.stderr.flush()
-            finally:
-                os._exit(code)
+                pid = self._fork()
+            except OSError as error:
+                logger.error("fork of a spare failed: %s", error)
+                mine.close()
+                theirs.close()
+                self.spare_retry_at = time.monotonic() + SPARE_RETRY_AFTER
+                return
+            if pid == 0:
+                mine.close()
+                _exit_with(self._spare, theirs)
+            theirs.close()
+            self.spares[mine.fileno()] = Spare(pid, mine)
+            self.poller.register(mine, select.POLLIN)
 
-    def _become_clean_child(self, stdout_fd: int, log_fd: int) -> None:
+    def hand_to_spare(self, message: bytes, stdout_fd: int, log_fd: int) -> int | None:
+        """Give the request to the oldest ready spare; its pid, or None if none took it."""
+        for fd, spare in list(self.spares.items()):
+            if not spare.ready:
+                continue
+            self._drop_spare(fd)  # used or broken: either way no longer a spare
+            try:
+                socket.send_fds(spare.sock, [message], [stdout_fd, log_fd])
+            except OSError:
+                continue  # it died a moment ago; the reaper collects it
+            finally:
+                spare.sock.close()
+            self.forked += 1
+            self.handed_to_spares += 1
+            return spare.pid
+        return None
+
+    def _on_spare(self, fd: int) -> None:
+        spare = self.spares[fd]
+        try:
+            said = spare.sock.recv(64)
+        except OSError:
+            said = b""
+        if said == SPARE_READY:
+            spare.ready = True
+        else:  # EOF: it died before it was used
+            logger.warning("spare %s exited unused", spare.pid)
+            self._drop_spare(fd).sock.close()
+            self.spare_retry_at = time.monotonic() + SPARE_RETRY_AFTER
+
+    def _drop_spare(self, fd: int) -> Spare:
+        spare = self.spares.pop(fd)
+        self.poller.unregister(fd)
+        return spare
+
+    def _request_waiting(self) -> bool:
+        if self.control is None:
+            return False
+        poller = select.poll()
+        poller.register(self.control, select.POLLIN)
+        return bool(poller.poll(0))
+
+    def _spare(self, sock: socket.socket) -> int:
+        """A spare's life: warm up, say ready, wait for a match (or EOF), serve it."""
+        from arena.gameserver.main import serve
+        from arena.gameserver.contract import MatchInfo
+
+        self._become_clean_child(keep=sock)
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, 1)  # stderr stays the zygote's log until a match comes
+        os.close(devnull)
+        warm_session()
+        sock.sendall(SPARE_READY)
+        message, fds, _, _ = socket.recv_fds(sock, MAX_MESSAGE, 2)
+        sock.close()
+        if not message:
+            _close_all(fds)
+            return 0  # the zygote is done with this spare
+        info = MatchInfo.from_dict(json.loads(message)["match"])
+        stdout_fd, log_fd = fds
+        _redirect_output(stdout_fd, log_fd)
+        return serve(info.id, info)
+
+    # --- a clean child -----------------------------------------------------------------
+
+    def _become_clean_child(self, keep: socket.socket | None = None) -> None:
         os.setsid()
         signal.set_wakeup_fd(-1)
         for sig, handler in self.initial_signals.items():
@@ -186,22 +301,22 @@ class Zygote:
             except (OSError, TypeError, ValueError):
                 pass
         signal.pthread_sigmask(signal.SIG_SETMASK, set())
-        # Nothing of the zygote's: its control socket, wake-up pipe, other replies.
+        # Nothing of the zygote's: its control socket, wake-up pipe, replies, spares.
         self._close_control()
         for reply in self.children.values():
             if reply is not None:
                 reply.close()
         self.children.clear()
         self.replies.clear()
+        for spare in self.spares.values():
+            if spare.sock is not keep:
+                spare.sock.close()
+        self.spares.clear()
         os.close(self.wake_r)
         os.close(self.wake_w)
         devnull = os.open(os.devnull, os.O_RDONLY)
         os.dup2(devnull, 0)
         os.close(devnull)
-        os.dup2(stdout_fd, 1)
-        os.dup2(log_fd, 2)
-        os.close(stdout_fd)
-        os.close(log_fd)
         gc.enable()
 
     # --- children ----------------------------------------------------------------------
@@ -246,6 +361,32 @@ class Zygote:
             self.control = None
 
 
+def _redirect_output(stdout_fd: int, log_fd: int) -> None:
+    """The launcher's pipe becomes stdout (for the port line), the match log stderr."""
+    os.dup2(stdout_fd, 1)
+    os.dup2(log_fd, 2)
+    os.close(stdout_fd)
+    os.close(log_fd)
+
+
+def _exit_with(body, *args) -> None:
+    """Run a forked child's `body` and `os._exit` with its code: never return into the zygote."""
+    code = EXIT_CHILD_CRASH
+    try:
+        code = body(*args)
+    except SystemExit as exit_:
+        code = exit_.code if isinstance(exit_.code, int) else EXIT_CHILD_CRASH
+    except BaseException:
+        traceback.print_exc()
+    finally:
+        try:
+            logging.shutdown()
+            sys.stdout.flush()
+            sys.stderr.flush()
+        finally:
+            os._exit(code)
+
+
 def _catchable_signals() -> list[signal.Signals]:
     return [s for s in signal.valid_signals() if s not in (signal.SIGKILL, signal.SIGSTOP) and s < signal.SIGRTMIN]
 
@@ -283,26 +424,26 @@ def warm_up() -> None:
     Django, python-socketio and aiohttp fill caches lazily (compiled queries,
     field choices, ABC subclass caches, the engine.io aiohttp driver...). Done in
     the zygote, that work is shared by every child instead of being repeated, and
-    copied into each child's private memory, at every launch. Read-only: the
-    match lookup a child's status changes make (`selectors.match_get`), of any
-    match there is. (A child gets its match in the fork request: it never runs
-    `load_match`.)
+    copied into each child's private memory, at every launch.
     """
-    import asyncio
+    warm_database()
+    warm_session()
+
+
+def warm_database() -> None:
+    """Read-only: the match lookup a child's status changes make
+    (`selectors.match_get`), of any match there is. (A child gets its match in
+    the fork request: it never runs `load_match`.)"""
     import uuid
 
-    from aiohttp import web
     from django.db import connections
 
-    from arena.gameserver.session import GameSession, GameSettings
-    from arena.gameserver.store import MatchInfo, MatchStore, Seat
     from arena.matches import selectors
     from arena.matches.errors import NotFound
     from arena.matches.models import Match
 
-    nobody = str(uuid.UUID(int=0))
     try:
-        selectors.match_get(Match.objects.order_by().values_list("pk", flat=True).first() or nobody)
+        selectors.match_get(Match.objects.order_by().values_list("pk", flat=True).first() or uuid.UUID(int=0))
     except NotFound:  # no match yet: the main query was still built and run
         pass
     except Exception:  # a database that does not answer yet: the children will do it
@@ -310,6 +451,21 @@ def warm_up() -> None:
     finally:
         connections.close_all()
 
+
+def warm_session() -> None:
+    """Build and throw away what a game server builds before its port line: a
+    session, its Socket.IO server on an aiohttp application, an encoded state.
+    No database, no socket."""
+    import asyncio
+    import uuid
+
+    from aiohttp import web
+
+    from arena.gameserver.session import GameSession, GameSettings
+    from arena.gameserver.contract import MatchInfo, Seat
+    from arena.gameserver.store import MatchStore
+
+    nobody = str(uuid.UUID(int=0))
     info = MatchInfo(id=nobody, points_to_win=1, seats=(Seat(0, "left", "left"), Seat(-1, "right", "right")))
 
     async def build() -> None:
@@ -376,13 +532,24 @@ def main(argv: list[str]) -> int:
     if len(argv) != 1 or not argv[0].isdigit():
         print("usage: python -m arena.gameserver.zygote <control fd>", file=sys.stderr)
         return 2
+    control = socket.socket(fileno=int(argv[0]))
+    initial_signals = {sig: signal.getsignal(sig) for sig in _catchable_signals()}
+    become_zygote()
+    from django.conf import settings
+
+    return Zygote(control, initial_signals, spares=settings.GAME_ZYGOTE_SPARES).run()
+
+
+def become_zygote(before_freeze=None) -> None:
+    """Turn this process into a zygote: everything imported and warmed, no database
+    connection, every object frozen and the allocator's holes filled.
+
+    `before_freeze` (for `bench.cow`) runs just before the final freeze."""
     # Keep the collector away while start-up objects are created, so they are
     # packed densely and never touched again (copy-on-write stays shared).
     gc.disable()
-    control = socket.socket(fileno=int(argv[0]))
     from arena.gameserver.main import prepare
 
-    initial_signals = {sig: signal.getsignal(sig) for sig in _catchable_signals()}
     prepare()
     warm_up()
     from django.db import connections
@@ -390,8 +557,9 @@ def main(argv: list[str]) -> int:
     connections.close_all()
     gc.collect()
     fill_allocator_holes()
+    if before_freeze is not None:
+        before_freeze()
     gc.freeze()
-    return Zygote(control, initial_signals).run()
 
 
 if __name__ == "__main__":

@@ -21,6 +21,7 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from arena.gameserver.contract import MatchInfo, Seat
 from arena.matches import selectors
 from arena.matches.errors import IdConflict, InvalidRequest, LaunchFailed, PlayerBusy, UnknownPlayer
 from arena.matches.launcher import LaunchError, get_launcher
@@ -57,15 +58,18 @@ def match_create(
     match, created = _match_insert(users, points_to_win, match_id, created_by)
     if not created:
         return _match_await_launch(match), False
-    return match_launch(match.id), True
+    seats = tuple(Seat(user.pk, user.get_username(), _side(seat)) for seat, user in enumerate(users))
+    return match_launch(MatchInfo(id=str(match.id), points_to_win=points_to_win, seats=seats)), True
 
 
-def match_launch(match_id: UUID) -> Match:
+def match_launch(info: MatchInfo) -> Match:
     """Start the game server of a `launching` match; fail the match if it cannot.
 
-    Returns the match as it was announced to its players."""
+    `info` is the match as its creator just wrote it (`store.load_match` reads it
+    back for anyone else). Returns the match as it was announced to its players."""
+    match_id = info.id
     try:
-        result = get_launcher().launch(match_id)
+        result = get_launcher().launch(info)
     except LaunchError as error:
         match_fail(match_id, reason=f"{error.code}: {error.detail}"[:255])
         raise LaunchFailed(error.detail, code=error.code) from None
@@ -76,6 +80,10 @@ def match_launch(match_id: UUID) -> Match:
         match = selectors.match_get(match_id)
         publish.match_ready(match)
     return match
+
+
+def _side(seat: int) -> str:
+    return SIDES[seat % 2]
 
 
 def _players_for(usernames: Sequence[str], points_to_win: int) -> list[AbstractBaseUser]:
@@ -103,7 +111,7 @@ def _match_insert(
             with transaction.atomic():
                 match = Match.objects.create(id=match_id, points_to_win=points_to_win, created_by=created_by)
                 MatchPlayer.objects.bulk_create(
-                    MatchPlayer(match=match, user=user, side=SIDES[seat % 2], seat=seat)
+                    MatchPlayer(match=match, user=user, side=_side(seat), seat=seat)
                     for seat, user in enumerate(users)
                 )
             logger.info("match %s created for %s", match.id, ", ".join(u.username for u in users))

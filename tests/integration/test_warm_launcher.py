@@ -12,12 +12,14 @@ import psutil
 import pytest
 from django.conf import settings
 from django.contrib.auth.models import User
-from django.db import connections
+from django.db import connection, connections
+from django.test.utils import CaptureQueriesContext
 
 from arena.client import GameClient
 from arena.gameserver import wire
+from arena.gameserver.store import MatchNotLaunchable, load_match
 from arena.matches import services
-from arena.matches.launcher import LaunchError, get_launcher
+from arena.matches.launcher import get_launcher
 from arena.matches.models import Match, MatchPlayer
 from arena.matches.states import MatchStatus
 from tests.conftest import pid_alive, port_is_free, run
@@ -66,6 +68,22 @@ def children_of(pid: int, *, zombies: bool) -> list[psutil.Process]:
 
 def live_children(pid: int) -> list[psutil.Process]:
     return children_of(pid, zombies=False)
+
+
+def stderr_of(pid: int) -> str:
+    try:
+        return os.readlink(f"/proc/{pid}/fd/2")
+    except OSError:
+        return ""
+
+
+def games_of(zygote: int) -> set[int]:
+    """The zygote's children serving a match (a spare's stderr is the zygote's log)."""
+    return {p.pid for p in live_children(zygote) if not stderr_of(p.pid).endswith("zygote.log")}
+
+
+def spares_of(zygote: int) -> set[int]:
+    return {p.pid for p in live_children(zygote) if stderr_of(p.pid).endswith("zygote.log")}
 
 
 def zombie_children(pid: int) -> list[psutil.Process]:
@@ -177,7 +195,7 @@ def test_concurrent_launches_get_distinct_ports_and_children_are_reaped(warm, op
 
     def launch_one(match_id):
         try:
-            services.match_launch(match_id)
+            services.match_launch(load_match(str(match_id)))
         except Exception as error:  # reported below
             errors.append(error)
         finally:
@@ -224,7 +242,8 @@ def test_no_free_port_answers_503_and_fails_the_match(warm, ops_api, users, game
 def test_a_launch_timeout_kills_the_child(warm, ops_api, users, monkeypatch):
     launch(ops_api, ("carol", "dave"))
     zygote = warm.zygote_pid()
-    running = {p.pid for p in live_children(zygote)}
+    running = games_of(zygote)
+    assert len(running) == 1
     # this process's own deadline only: the game servers' settings are unchanged
     monkeypatch.setattr(settings, "GAME_SERVER_LAUNCH_TIMEOUT", 0.002)
     response = ops_api.put("/api/match", {"players": ["alice", "bob"]}, format="json")
@@ -232,15 +251,34 @@ def test_a_launch_timeout_kills_the_child(warm, ops_api, users, monkeypatch):
     assert response.json()["error"] == "launch_timeout"
     assert Match.objects.get(players__user__username="alice").status == MatchStatus.FAILED
     assert warm.zygote_pid() == zygote
-    assert wait_until(lambda: {p.pid for p in live_children(zygote)} == running, timeout=10)
+    assert wait_until(lambda: games_of(zygote) == running, timeout=10)
     assert wait_until(lambda: not zombie_children(zygote), timeout=5)
 
 
-def test_an_unknown_match_fails_before_anything_is_forked(warm, users):
-    with pytest.raises(LaunchError) as caught:
-        warm.launch(uuid.uuid4())
-    assert caught.value.code == "launch_failed"
-    assert "not found" in caught.value.detail
+def test_a_warm_launch_reads_nothing_from_the_database(warm, ops_api, users):
+    launch(ops_api, players=("carol", "dave"))  # the zygote runs
+    match = Match.objects.create(points_to_win=1)
+    MatchPlayer.objects.bulk_create(
+        MatchPlayer(match=match, user=users[name], side=side, seat=seat)
+        for seat, (name, side) in enumerate((("alice", "left"), ("bob", "right")))
+    )
+    info = load_match(str(match.id))
+    with CaptureQueriesContext(connection) as queries:
+        result = warm.launch(info)  # the caller's MatchInfo travels to the child
+    assert len(queries) == 0, [q["sql"] for q in queries]
+    assert parent_of(result.pid) == warm.zygote_pid()
+    os.kill(result.pid, signal.SIGTERM)
+
+
+def test_load_match_refuses_what_cannot_be_launched(users):
+    with pytest.raises(MatchNotLaunchable, match="not found"):
+        load_match(str(uuid.uuid4()))
+    with pytest.raises(MatchNotLaunchable, match="not found"):
+        load_match("not-a-uuid")
+    match = Match.objects.create(points_to_win=1, status=MatchStatus.FINISHED)
+    MatchPlayer.objects.create(match=match, user=users["alice"], side="left", seat=0)
+    with pytest.raises(MatchNotLaunchable, match="finished"):
+        load_match(str(match.id))
 
 
 def test_a_retired_zygote_finishes_its_games_then_exits(game_settings, ops_api, users):
@@ -253,9 +291,10 @@ def test_a_retired_zygote_finishes_its_games_then_exits(game_settings, ops_api, 
         MatchPlayer(match=match, user=users[name], side=side, seat=seat)
         for seat, (name, side) in enumerate((("alice", "left"), ("bob", "right")))
     )
-    result = own.launch(match.id)
+    result = own.launch(load_match(str(match.id)))
     zygote = own.zygote_pid()
     own.shutdown()  # as when the Django process exits: the zygote's control socket closes
+    assert wait_until(lambda: not spares_of(zygote), timeout=10), "spares must exit with their zygote's launcher"
     time.sleep(0.3)
     assert pid_alive(zygote) and pid_alive(result.pid), "the game must outlive its launcher"
     os.kill(result.pid, signal.SIGTERM)
@@ -284,3 +323,58 @@ def test_a_malformed_request_is_dropped_and_the_zygote_serves_on(warm, ops_api, 
     mine.close()
     assert launch(ops_api)["status"] == "waiting"
     assert warm.zygote_pid() == zygote.pid
+
+
+def test_a_ready_spare_serves_the_next_launch_and_is_replaced(warm, ops_api, users):
+    launch(ops_api, players=("carol", "dave"))  # the zygote runs
+    zygote = warm.zygote_pid()
+    assert settings.GAME_ZYGOTE_SPARES == 2
+    assert wait_until(lambda: len(spares_of(zygote)) == 2, timeout=10)
+    spares = spares_of(zygote)
+    for pid in spares:  # clean before any match: own session, nothing on stdin/stdout
+        assert session_of(pid) == pid
+        assert os.readlink(f"/proc/{pid}/fd/0") == os.readlink(f"/proc/{pid}/fd/1") == "/dev/null"
+    created = launch(ops_api)
+    match = Match.objects.get(pk=created["id"])
+    assert match.pid in spares, "the launch should have used a spare, not a fork"
+    assert stderr_of(match.pid).endswith(f"{match.id}.log")
+    assert wait_until(lambda: os.readlink(f"/proc/{match.pid}/fd/1") == "/dev/null", timeout=5)
+    # the zygote forks a new spare once it is idle
+    assert wait_until(lambda: len(spares_of(zygote)) == 2 and match.pid not in spares_of(zygote), timeout=10)
+
+    token = game_token(users["alice"], match.id)
+
+    async def play():
+        alice = GameClient(HOST, created["port"], token)
+        try:
+            await alice.connect()
+            assert alice.role == "player"
+            return await alice.wait_for(wire.WELCOME, timeout=10)
+        finally:
+            await alice.close()
+
+    welcome = run(play())
+    assert welcome["match"]["id"] == str(match.id)
+
+
+def test_a_spare_that_dies_is_replaced(warm, ops_api, users):
+    launch(ops_api, players=("carol", "dave"))
+    zygote = warm.zygote_pid()
+    assert wait_until(lambda: len(spares_of(zygote)) == 2, timeout=10)
+    victim = min(spares_of(zygote))
+    os.kill(victim, signal.SIGKILL)
+    assert wait_until(lambda: len(spares_of(zygote)) == 2 and victim not in spares_of(zygote), timeout=10)
+    assert not zombie_children(zygote)
+    assert launch(ops_api)["status"] == "waiting"
+    assert warm.zygote_pid() == zygote
+
+
+def test_without_spares_each_game_is_forked_on_request(warm, game_settings, ops_api, users):
+    game_settings(GAME_ZYGOTE_SPARES=0)
+    launch(ops_api, players=("carol", "dave"))
+    zygote = warm.zygote_pid()
+    time.sleep(0.5)
+    assert not spares_of(zygote)
+    before = {p.pid for p in live_children(zygote)}
+    match = Match.objects.get(pk=launch(ops_api)["id"])
+    assert parent_of(match.pid) == zygote and match.pid not in before

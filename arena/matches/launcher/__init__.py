@@ -1,6 +1,7 @@
 """Launch strategies: how a match gets its game-server process.
 
-The view never knows which strategy runs; it calls `get_launcher().launch(id)`.
+The view never knows which strategy runs; it calls `get_launcher().launch(match)`
+with the `MatchInfo` of the match it just created.
 `GAME_SERVER_LAUNCHER` picks one by name:
 
 * ``subprocess`` — a fresh `python -m arena.gameserver <id>` per match (simple,
@@ -13,11 +14,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import cache
-from typing import Protocol
-from uuid import UUID
+from typing import TYPE_CHECKING, Protocol
 
 from django.conf import settings
 from django.utils.module_loading import import_string
+
+if TYPE_CHECKING:
+    from arena.gameserver.contract import MatchInfo
 
 
 @dataclass(frozen=True)
@@ -39,7 +42,7 @@ class LaunchError(Exception):
 
 
 class Launcher(Protocol):
-    def launch(self, match_id: UUID) -> LaunchResult:
+    def launch(self, match: MatchInfo) -> LaunchResult:
         """Start a game server for the match and return once it listens."""
 
 

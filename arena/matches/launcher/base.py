@@ -7,7 +7,6 @@ import select
 import sys
 import time
 from pathlib import Path
-from uuid import UUID
 
 from django.conf import settings
 from django.db import connection
@@ -21,7 +20,7 @@ MAX_STARTUP_OUTPUT = 64 * 1024
 logger = logging.getLogger("arena.launcher")
 
 
-def gameserver_command(match_id: UUID) -> list[str]:
+def gameserver_command(match_id: str) -> list[str]:
     return [sys.executable, "-m", "arena.gameserver", str(match_id)]
 
 
@@ -39,7 +38,7 @@ def child_environment() -> dict[str, str]:
     return env
 
 
-def log_path(match_id: UUID) -> Path:
+def log_path(match_id: str) -> Path:
     log_dir = Path(settings.GAME_SERVER_LOG_DIR)
     log_dir.mkdir(parents=True, exist_ok=True)
     return log_dir / f"{match_id}.log"

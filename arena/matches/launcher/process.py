@@ -7,12 +7,15 @@ import signal
 import subprocess
 import threading
 import time
-from uuid import UUID
+from typing import TYPE_CHECKING
 
 from django.conf import settings
 
 from arena.matches.launcher import LaunchError, LaunchResult
 from arena.matches.launcher.base import child_environment, explain_failure, gameserver_command, log_path, read_port
+
+if TYPE_CHECKING:
+    from arena.gameserver.contract import MatchInfo
 
 logger = logging.getLogger("arena.launcher")
 
@@ -29,7 +32,9 @@ class SubprocessLauncher:
     def __init__(self) -> None:
         self._reaper = Reaper()
 
-    def launch(self, match_id: UUID) -> LaunchResult:
+    def launch(self, match: MatchInfo) -> LaunchResult:
+        """The child reads its match from the database itself (only `match.id` is passed)."""
+        match_id = match.id
         path = log_path(match_id)
         with open(path, "ab") as log:
             proc = subprocess.Popen(

@@ -38,7 +38,6 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
-from uuid import UUID
 
 from django.conf import settings
 
@@ -46,7 +45,7 @@ from arena.matches.launcher import LaunchError, LaunchResult
 from arena.matches.launcher.base import child_environment, explain_failure, log_path, log_tail, read_port
 
 if TYPE_CHECKING:
-    from arena.gameserver.store import MatchInfo
+    from arena.gameserver.contract import MatchInfo
 
 logger = logging.getLogger("arena.launcher")
 
@@ -251,13 +250,9 @@ class WarmLauncher:
         self._lock = threading.Lock()
         self._zygote: ZygoteProcess | None = None
 
-    def launch(self, match_id: UUID) -> LaunchResult:
-        from arena.gameserver.store import MatchNotLaunchable, load_match
-
-        try:  # read here, over a warm connection; the child gets it in the request
-            info = load_match(str(match_id))
-        except MatchNotLaunchable as error:
-            raise LaunchError("launch_failed", str(error)) from None
+    def launch(self, match: MatchInfo) -> LaunchResult:
+        """The child gets `match` in the fork request: it reads nothing before its port."""
+        match_id = match.id
         timeout = settings.GAME_SERVER_LAUNCH_TIMEOUT
         deadline = time.monotonic() + timeout
         env = child_environment()
@@ -266,7 +261,7 @@ class WarmLauncher:
         for attempt in range(2):
             zygote = self._zygote_for(env, deadline)
             try:
-                child = zygote.fork(info, path, deadline)
+                child = zygote.fork(match, path, deadline)
                 break
             except ZygoteGone as gone:
                 logger.warning("zygote %s gone during a launch (%s); starting another", zygote.pid, gone)
