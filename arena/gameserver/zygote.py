@@ -540,11 +540,12 @@ def main(argv: list[str]) -> int:
     return Zygote(control, initial_signals, spares=settings.GAME_ZYGOTE_SPARES).run()
 
 
-def become_zygote(before_freeze=None) -> None:
+def become_zygote(inspect=None) -> None:
     """Turn this process into a zygote: everything imported and warmed, no database
     connection, every object frozen and the allocator's holes filled.
 
-    `before_freeze` (for `bench.cow`) runs just before the final freeze."""
+    `inspect` (for `bench.cow`) runs before the holes are filled, so that what it
+    allocates and frees leaves none."""
     # Keep the collector away while start-up objects are created, so they are
     # packed densely and never touched again (copy-on-write stays shared).
     gc.disable()
@@ -556,9 +557,9 @@ def become_zygote(before_freeze=None) -> None:
 
     connections.close_all()
     gc.collect()
+    if inspect is not None:
+        inspect()
     fill_allocator_holes()
-    if before_freeze is not None:
-        before_freeze()
     gc.freeze()
 
 
