@@ -101,7 +101,10 @@ async def test_a_client_that_disconnects_mid_broadcast_harms_nobody():
         await runner.cleanup()
 
 
-@pytest.mark.parametrize("payload", [{"nested": [1, 2.5, None, "é"]}, None, "text", 7])
+@pytest.mark.parametrize("payload", [
+    {"nested": [1, 2.5, None, "é"]}, None, "text", 7,
+    b"\x00bytes", {"deep": [b"bytes", 1]},  # binary attachments: the broadcast falls back to emit()
+])
 async def test_payloads_arrive_as_emit_would_send_them(payload):
     sio = new_server()
     broadcast = Broadcaster(sio)
