@@ -28,8 +28,9 @@ run, before any match waits on it) and says ``ready`` on a socket pair of its ow
 then it blocks until the zygote hands it a match: the launcher's request, as
 received, with the stdout pipe and the log file. A launch with a ready spare
 costs no fork and no start-up on its path; without one (a burst, or spares off)
-the zygote forks as before. Spares are forked again only when no request is
-waiting, so a burst of launches is not slowed by them.
+the zygote forks as before. Spares are forked again only when no launch is under
+way (no request waiting, no launcher still reading a port line): on two CPUs a
+refill's fork and warm-up would otherwise delay the launch it follows by ~2 ms.
 
 The child starts clean: its own session (`setsid`), the signal dispositions and
 mask of a fresh interpreter, stdin on /dev/null, stdout on the launcher's pipe
@@ -123,8 +124,8 @@ class Zygote:
                 elif fd in self.spares:
                     self._on_spare(fd)
             self.reap()
-            if not self._request_waiting():
-                self.refill_spares()
+            if not self.replies and not self._request_waiting():
+                self.refill_spares()  # between launches: a fork now would slow the one under way
         logger.info("zygote %s exits after %d games (%d of them started by a spare)",
                     os.getpid(), self.forked, self.handed_to_spares)
         return 0
