@@ -378,3 +378,21 @@ def test_without_spares_each_game_is_forked_on_request(warm, game_settings, ops_
     before = {p.pid for p in live_children(zygote)}
     match = Match.objects.get(pk=launch(ops_api)["id"])
     assert parent_of(match.pid) == zygote and match.pid not in before
+
+
+def test_a_spare_that_cannot_start_its_match_says_why(warm, game_settings, ops_api, users):
+    with socket.socket() as probe:
+        probe.bind((HOST, 0))
+        port = probe.getsockname()[1]
+    game_settings(GAME_SERVER_MIN_PORT=port, GAME_SERVER_MAX_PORT=port)
+    assert launch(ops_api, players=("carol", "dave"))["port"] == port  # the one port is taken now
+    zygote = warm.zygote_pid()
+    assert wait_until(lambda: len(spares_of(zygote)) == 2, timeout=10)
+    spares = spares_of(zygote)
+    response = ops_api.put("/api/match", {"players": ["alice", "bob"]}, format="json")
+    assert response.status_code == 503, response.content
+    assert response.json()["error"] == "no_free_port"  # the spare's exit code, relayed by the zygote
+    assert Match.objects.get(players__user__username="alice").status == MatchStatus.FAILED
+    # it was a spare that tried, and it is gone (reaped); the other one still waits
+    assert wait_until(lambda: len(spares & {p.pid for p in live_children(zygote)}) == 1, timeout=10)
+    assert wait_until(lambda: not zombie_children(zygote), timeout=5)
