@@ -93,6 +93,22 @@ def prepare_database(players: int) -> dict:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
+def insert_match(usernames: list[str], points_to_win: int):
+    """A `launching` match of these players, written straight to the database (Django
+    set up), for benchmarks that launch or serve it themselves instead of through the API."""
+    from django.contrib.auth.models import User
+
+    from arena.matches.models import Match, MatchPlayer
+    from arena.matches.services import SIDES
+
+    users = {user.username: user for user in User.objects.filter(username__in=usernames)}
+    match = Match.objects.create(points_to_win=points_to_win)
+    MatchPlayer.objects.bulk_create(
+        MatchPlayer(match=match, user=users[name], side=SIDES[seat % 2], seat=seat) for seat, name in enumerate(usernames)
+    )
+    return match
+
+
 # --- processes -----------------------------------------------------------------------
 
 

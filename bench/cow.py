@@ -29,8 +29,9 @@ import struct  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
 
-from bench.common import bench_env, bench_run, prepare_database, save_result, table  # noqa: E402
+from bench.common import bench_env, bench_run, insert_match, prepare_database, save_result, table  # noqa: E402
 from bench.load import LoadGenerator  # noqa: E402
+from bench.memory import memory_of  # noqa: E402
 
 PAGE = os.sysconf("SC_PAGE_SIZE")
 NEW = "new (no zygote object)"
@@ -78,9 +79,7 @@ def private_pages(pid: int) -> set[int]:
 
 
 def uss_mib(pid: int) -> float:
-    import psutil
-
-    return psutil.Process(pid).memory_full_info().uss / 2**20
+    return memory_of([pid])[0]["uss"]
 
 
 def classify(pages: set[int], index: dict[int, str]) -> collections.Counter:
@@ -98,20 +97,13 @@ def main(argv: list[str] | None = None) -> dict:
         from arena.gameserver.main import prepare
 
         prepare()
-        from django.contrib.auth.models import User
         from django.db import connections
 
         from arena.gameserver.store import load_match
         from arena.matches.launcher.base import read_port
-        from arena.matches.models import Match, MatchPlayer
 
         (name_a, token_a), (name_b, token_b) = accounts["players"][:2]
-        match = Match.objects.create(points_to_win=21)
-        MatchPlayer.objects.bulk_create(
-            MatchPlayer(match=match, user=User.objects.get(username=name), side=side, seat=seat)
-            for seat, (name, side) in enumerate(((name_a, "left"), (name_b, "right")))
-        )
-        info = load_match(str(match.id))
+        info = load_match(str(insert_match([name_a, name_b], points_to_win=21).id))
         connections.close_all()
         index: dict[int, str] = {}
         zygote.become_zygote(inspect=lambda: index.update(object_pages()))

@@ -23,26 +23,19 @@ def main(count: int, names: list[str]) -> None:
     import django
 
     django.setup()
-    from django.contrib.auth.models import User
-
     from arena.gameserver.store import load_match
     from arena.matches.launcher import get_launcher
-    from arena.matches.models import Match, MatchPlayer
 
-    users = list(User.objects.filter(username__in=names).order_by("username"))
+    names = sorted(names)
     launcher = get_launcher()
-    from bench.common import schedstat
+    from bench.common import insert_match, schedstat
 
     durations, cpu, waits, pids = [], [], [], []
     for i in range(count + 2):
-        match = Match.objects.create(points_to_win=1)
-        pair = users[2 * i: 2 * i + 2] if 2 * i + 2 <= len(users) else None
-        if pair is None:
+        pair = names[2 * i: 2 * i + 2]
+        if len(pair) < 2:
             break
-        MatchPlayer.objects.bulk_create(
-            MatchPlayer(match=match, user=user, side=("left", "right")[seat], seat=seat)
-            for seat, user in enumerate(pair)
-        )
+        match = insert_match(pair, points_to_win=1)
         time.sleep(PAUSE)
         started = time.monotonic()
         result = launcher.launch(load_match(str(match.id)))

@@ -69,24 +69,17 @@ def in_process(args) -> dict:
     import signal
     import threading
 
-    from bench.common import bench_env
+    from bench.common import bench_env, insert_match
 
     accounts = prepare_database(2)
     os.environ.update(bench_env(**dict(item.split("=", 1) for item in args.env)))
     import django
 
     django.setup()
-    from django.contrib.auth.models import User
-
     import arena.gameserver.main as main
-    from arena.matches.models import Match, MatchPlayer
 
     (name_a, token_a), (name_b, token_b) = accounts["players"][:2]
-    match = Match.objects.create(points_to_win=21)
-    MatchPlayer.objects.bulk_create(
-        MatchPlayer(match=match, user=User.objects.get(username=name), side=side, seat=seat)
-        for seat, (name, side) in enumerate(((name_a, "left"), (name_b, "right")))
-    )
+    match = insert_match([name_a, name_b], points_to_win=21)
     profiler = cProfile.Profile()
     result: dict = {}
     load = LoadGenerator(1)
