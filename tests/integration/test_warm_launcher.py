@@ -36,6 +36,15 @@ def warm(game_settings):
     return launcher
 
 
+def launching_match(*players: User) -> Match:
+    """A match written straight to the database, for tests that call the launcher themselves."""
+    match = Match.objects.create(points_to_win=1)
+    MatchPlayer.objects.bulk_create(
+        MatchPlayer(match=match, user=user, side=("left", "right")[seat], seat=seat) for seat, user in enumerate(players)
+    )
+    return match
+
+
 def stat_fields(pid: int) -> list[str]:
     """/proc/<pid>/stat after the command: state, ppid, pgrp, session, ..."""
     with open(f"/proc/{pid}/stat") as f:
@@ -183,14 +192,7 @@ def test_concurrent_launches_get_distinct_ports_and_children_are_reaped(warm, op
     launch(ops_api)  # the zygote is up; now ten launches at once
     zygote = warm.zygote_pid()
     players = [User.objects.create_user(f"player{i}", password="x") for i in range(20)]
-    ids = []
-    for n in range(10):
-        match = Match.objects.create(points_to_win=1)
-        MatchPlayer.objects.bulk_create(
-            MatchPlayer(match=match, user=players[2 * n + seat], side=("left", "right")[seat], seat=seat)
-            for seat in (0, 1)
-        )
-        ids.append(match.id)
+    ids = [launching_match(players[2 * n], players[2 * n + 1]).id for n in range(10)]
     errors = []
 
     def launch_one(match_id):
@@ -257,12 +259,7 @@ def test_a_launch_timeout_kills_the_child(warm, ops_api, users, monkeypatch):
 
 def test_a_warm_launch_reads_nothing_from_the_database(warm, ops_api, users):
     launch(ops_api, players=("carol", "dave"))  # the zygote runs
-    match = Match.objects.create(points_to_win=1)
-    MatchPlayer.objects.bulk_create(
-        MatchPlayer(match=match, user=users[name], side=side, seat=seat)
-        for seat, (name, side) in enumerate((("alice", "left"), ("bob", "right")))
-    )
-    info = load_match(str(match.id))
+    info = load_match(str(launching_match(users["alice"], users["bob"]).id))
     with CaptureQueriesContext(connection) as queries:
         result = warm.launch(info)  # the caller's MatchInfo travels to the child
     assert len(queries) == 0, [q["sql"] for q in queries]
@@ -286,12 +283,7 @@ def test_a_retired_zygote_finishes_its_games_then_exits(game_settings, ops_api, 
 
     game_settings(GAME_SERVER_LAUNCHER="warm")
     own = WarmLauncher()  # not the shared one: this test retires it
-    match = Match.objects.create(points_to_win=1)
-    MatchPlayer.objects.bulk_create(
-        MatchPlayer(match=match, user=users[name], side=side, seat=seat)
-        for seat, (name, side) in enumerate((("alice", "left"), ("bob", "right")))
-    )
-    result = own.launch(load_match(str(match.id)))
+    result = own.launch(load_match(str(launching_match(users["alice"], users["bob"]).id)))
     zygote = own.zygote_pid()
     own.shutdown()  # as when the Django process exits: the zygote's control socket closes
     assert wait_until(lambda: not spares_of(zygote), timeout=10), "spares must exit with their zygote's launcher"
