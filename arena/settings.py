@@ -100,7 +100,16 @@ TEMPLATES = [
 # instead of failing, and IMMEDIATE transactions take the write lock up front so a
 # read-then-write transaction never dies with "database is locked" half-way.
 DATABASE_URL = env_str("DATABASE_URL", f"sqlite:///{VAR_DIR / 'arena.sqlite3'}")
-DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=0)}
+# Seconds a process keeps its connection between requests. 0 (close after each
+# request) is right under Daphne, which runs every request on a new thread; a
+# gunicorn sync worker serves one request at a time on one thread and keeps its
+# connection (arena/gunicorn_conf.py sets 60), which saves a connect per request.
+DATABASE_CONN_MAX_AGE = env_int("DATABASE_CONN_MAX_AGE", 0)
+DATABASES = {
+    "default": dj_database_url.parse(
+        DATABASE_URL, conn_max_age=DATABASE_CONN_MAX_AGE, conn_health_checks=DATABASE_CONN_MAX_AGE > 0
+    )
+}
 if os.environ.get("ARENA_DB_NAME"):
     # Set by a launcher for its game servers: the database the launcher really uses.
     DATABASES["default"]["NAME"] = os.environ["ARENA_DB_NAME"]

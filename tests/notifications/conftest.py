@@ -1,5 +1,5 @@
 """Notification sockets for tests: the real ASGI application in this process
-(`channels.testing.WebsocketCommunicator`) or real daphne processes.
+(`channels.testing.WebsocketCommunicator`) or real web server processes.
 
 The suite runs with whichever channel layer the environment selects: the in-memory
 layer (events travel through the outbox and this process's relay) or Redis when
@@ -208,7 +208,7 @@ def api_call(api, method: str, path: str, body: dict | None = None):
     return database_sync_to_async(call, thread_sensitive=False)()
 
 
-# --- real daphne processes ----------------------------------------------------------------
+# --- real web server processes ----------------------------------------------------------------
 
 
 def free_port() -> int:
@@ -217,10 +217,19 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-class Daphne:
-    """`daphne arena.asgi:application` on 127.0.0.1, on the test database."""
+class WebServer:
+    """A real web server process on 127.0.0.1, on the test database: `daphne`
+    (HTTP and WebSockets, as `manage.py runserver`) or `gunicorn` (WSGI: HTTP only,
+    with `arena/gunicorn_conf.py` and two workers)."""
 
-    def __init__(self, log_path: Path) -> None:
+    COMMANDS = {
+        "daphne": ["-m", "daphne", "-b", "127.0.0.1", "-p", "{port}", "arena.asgi:application"],
+        "gunicorn": ["-m", "gunicorn", "-c", "python:arena.gunicorn_conf", "-w", "2", "-b", "127.0.0.1:{port}",
+                     "arena.wsgi:application"],
+    }
+
+    def __init__(self, log_path: Path, kind: str = "daphne") -> None:
+        self.kind = kind
         self.port = free_port()
         env = dict(os.environ)
         env["DJANGO_SETTINGS_MODULE"] = "arena.settings"
@@ -228,7 +237,7 @@ class Daphne:
         env["PYTHONUNBUFFERED"] = "1"
         self.log = open(log_path, "wb")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(self.port), "arena.asgi:application"],
+            [sys.executable] + [part.format(port=self.port) for part in self.COMMANDS[kind]],
             cwd=REPO,
             env=env,
             stdin=subprocess.DEVNULL,
@@ -250,13 +259,13 @@ class Daphne:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                raise RuntimeError(f"daphne exited: {self.log_path.read_text(errors='replace')[-2000:]}")
+                raise RuntimeError(f"{self.kind} exited: {self.log_path.read_text(errors='replace')[-2000:]}")
             try:
                 socket.create_connection(("127.0.0.1", self.port), timeout=0.5).close()
                 return
             except OSError:
                 time.sleep(0.1)
-        raise RuntimeError(f"daphne did not listen: {self.log_path.read_text(errors='replace')[-2000:]}")
+        raise RuntimeError(f"{self.kind} did not listen: {self.log_path.read_text(errors='replace')[-2000:]}")
 
     def stop(self) -> None:
         if self.proc.poll() is None:
@@ -270,12 +279,12 @@ class Daphne:
 
 
 @pytest.fixture
-def daphne_servers(transactional_db, tmp_path):
-    """daphne_servers(n) -> n running daphne processes sharing the test database."""
-    started: list[Daphne] = []
+def web_servers(transactional_db, tmp_path):
+    """web_servers(n, kind="daphne") -> n running web server processes sharing the test database."""
+    started: list[WebServer] = []
 
-    def start(count: int) -> list[Daphne]:
-        servers = [Daphne(tmp_path / f"daphne-{len(started) + i}.log") for i in range(count)]
+    def start(count: int, kind: str = "daphne") -> list[WebServer]:
+        servers = [WebServer(tmp_path / f"{kind}-{len(started) + i}.log", kind) for i in range(count)]
         started.extend(servers)
         for server in servers:
             server.wait_ready()

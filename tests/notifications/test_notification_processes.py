@@ -1,5 +1,6 @@
-"""Across processes: the launch is served by one daphne process, the sockets are
-held by another, and the game server is a third that publishes the end.
+"""Across processes: the launch is served by one web server process (daphne, or
+gunicorn's WSGI workers), the sockets are held by a daphne process, and the game
+server is a third that publishes the end.
 
 With Redis (`REDIS_URL`) the events travel through Redis; with the in-memory
 default they travel through the outbox table and each daphne's relay. Both runs
@@ -8,12 +9,16 @@ of the suite execute this test.
 from __future__ import annotations
 
 import asyncio
+import time
 
+import psutil
 import pytest
+from channels.db import database_sync_to_async
 from websockets.exceptions import InvalidStatus
 
 from arena.client import ArenaApi, GameClient
 from arena.gameserver import wire
+from arena.matches import selectors
 from tests.notifications.conftest import WebsocketsSocket, layer_mode
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
@@ -21,8 +26,30 @@ HOST = "127.0.0.1"
 
 
 @pytest.fixture
-def two_servers(daphne_servers, users):
-    return daphne_servers(2)
+def two_servers(web_servers, users):
+    return web_servers(2)
+
+
+@pytest.fixture
+def gunicorn_and_daphne(web_servers, users):
+    return web_servers(1, "gunicorn")[0], web_servers(1)[0]
+
+
+def zygotes_of(workers: list[psutil.Process], timeout: float = 20) -> dict[int, int]:
+    """{worker pid: its zygote's pid}, waiting (bounded) until each worker has one."""
+    deadline = time.monotonic() + timeout
+    while True:
+        found = {}
+        for worker in workers:
+            for child in worker.children():
+                try:
+                    if "arena.gameserver.zygote" in child.cmdline():
+                        found[worker.pid] = child.pid
+                except psutil.NoSuchProcess:
+                    pass
+        if len(found) == len(workers) or time.monotonic() > deadline:
+            return found
+        time.sleep(0.1)
 
 
 async def test_launch_in_one_process_sockets_in_another(two_servers, tokens, session_cookie):
@@ -87,3 +114,45 @@ async def test_a_real_server_refuses_bad_tokens_and_foreign_origins(two_servers,
             server.ws_url, origin="http://evil.example", additional_headers={"Cookie": session_cookie("alice")}
         )
     assert denied.value.response.status_code == 403
+
+
+async def test_the_api_served_by_gunicorn_launches_through_each_workers_zygote(gunicorn_and_daphne, tokens):
+    api_server, sockets_server = gunicorn_and_daphne
+    workers = psutil.Process(api_server.proc.pid).children()
+    assert len(workers) == 2
+    # each worker started its zygote when it started (post_worker_init), before any request
+    zygotes = zygotes_of(workers)
+    assert sorted(zygotes) == sorted(w.pid for w in workers)
+
+    alice = await WebsocketsSocket.open(f"{sockets_server.ws_url}?token={tokens['alice']}")
+    bob = await WebsocketsSocket.open(f"{sockets_server.ws_url}?token={tokens['bob']}")
+    try:
+        for sock, name in ((alice, "alice"), (bob, "bob")):
+            assert (await sock.wait_for("hello"))["user"] == name
+        api = ArenaApi(api_server.url, token=tokens["ops"])
+        created = await asyncio.to_thread(api.create_match, ["alice", "bob"], 1)
+        match_id = created["id"]
+        assert created["status"] == "waiting"
+        match = await database_sync_to_async(selectors.match_get)(match_id)
+        assert psutil.Process(match.pid).ppid() in zygotes.values()  # forked by a worker's zygote
+
+        games = []
+        for sock, side in ((alice, "left"), (bob, "right")):
+            ready = await sock.wait_for("match.ready", match_id, timeout=10)
+            assert (ready["host"], ready["port"]) == (HOST, created["port"])
+            game = GameClient(ready["host"], ready["port"], ready["token"])
+            await game.connect()
+            assert (game.role, game.side) == ("player", side)
+            games.append(game)
+        over = await games[0].wait_for(wire.GAME_OVER, timeout=20)
+        finished = await alice.wait_for("match.finished", match_id, timeout=10)
+        assert (finished["winner"], finished["score"]) == (over["winner"], over["score"])
+        saved = await database_sync_to_async(selectors.match_get)(match_id)
+        assert (saved.status, saved.winner.username, selectors.match_score(saved)) == (
+            "finished", over["winner"], over["score"]
+        )
+        for game in games:
+            await game.close()
+    finally:
+        for sock in (alice, bob):
+            await sock.close()

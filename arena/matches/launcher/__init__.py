@@ -45,6 +45,12 @@ class Launcher(Protocol):
     def launch(self, match: MatchInfo) -> LaunchResult:
         """Start a game server for the match and return once it listens."""
 
+    def prepare(self) -> None:
+        """Get ready now for fast launches later (a server process calls it at start).
+
+        Raises LaunchError if it cannot; a later `launch()` tries again.
+        """
+
 
 STRATEGIES = {
     "subprocess": "arena.matches.launcher.process.SubprocessLauncher",

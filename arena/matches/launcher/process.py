@@ -32,6 +32,9 @@ class SubprocessLauncher:
     def __init__(self) -> None:
         self._reaper = Reaper()
 
+    def prepare(self) -> None:
+        """Nothing to prepare: every launch starts a new interpreter."""
+
     def launch(self, match: MatchInfo) -> LaunchResult:
         """The child reads its match from the database itself (only `match.id` is passed)."""
         match_id = match.id

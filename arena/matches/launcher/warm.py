@@ -11,7 +11,7 @@ subprocess. Stderr goes to the same per-match log file.
 
 The zygote
 
-* is started on first use, with `child_environment()` (so it opens the database
+* is started on first use (or by `prepare()`), with `child_environment()` (so it opens the database
   this process really uses), in its own session: Ctrl-C in Django's terminal
   reaches neither it nor its games;
 * is restarted when it died, or when `child_environment()` changed since it was
@@ -249,6 +249,10 @@ class WarmLauncher:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._zygote: ZygoteProcess | None = None
+
+    def prepare(self) -> None:
+        """Start the zygote now, so that the first launch does not wait for it."""
+        self._zygote_for(child_environment(), time.monotonic() + settings.GAME_SERVER_LAUNCH_TIMEOUT)
 
     def launch(self, match: MatchInfo) -> LaunchResult:
         """The child gets `match` in the fork request: it reads nothing before its port."""
