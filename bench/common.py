@@ -179,20 +179,30 @@ def children_of(pid: int) -> list[int]:
 
 
 class DjangoServer:
-    """`daphne arena.asgi:application` on 127.0.0.1, as in production."""
+    """The web server on 127.0.0.1, as in production: `daphne arena.asgi:application`,
+    or with `server="gunicorn"` the WSGI API served by gunicorn (`workers` workers,
+    `arena/gunicorn_conf.py`)."""
 
-    def __init__(self, name: str, **settings: str) -> None:
+    def __init__(self, name: str, server: str = "daphne", workers: int = 2, **settings: str) -> None:
         self.name = name
+        self.server = server
+        self.workers = workers
         self.port = free_port()
         self.env = bench_env(**settings)
         self.url = f"http://{HOST}:{self.port}"
         self.proc: subprocess.Popen | None = None
 
+    def command(self) -> list[str]:
+        if self.server == "gunicorn":
+            return [python(), "-m", "gunicorn", "-c", "python:arena.gunicorn_conf", "-w", str(self.workers),
+                    "-b", f"{HOST}:{self.port}", "arena.wsgi:application"]
+        return [python(), "-m", "daphne", "-b", HOST, "-p", str(self.port), "arena.asgi:application"]
+
     def __enter__(self) -> DjangoServer:
         BENCH_DIR.mkdir(parents=True, exist_ok=True)
-        log = open(BENCH_DIR / f"daphne-{self.name}.log", "ab")
+        log = open(BENCH_DIR / f"{self.server}-{self.name}.log", "ab")
         self.proc = subprocess.Popen(
-            [python(), "-m", "daphne", "-b", HOST, "-p", str(self.port), "arena.asgi:application"],
+            self.command(),
             cwd=BASE_DIR, env=self.env, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
             start_new_session=True,
         )
@@ -231,6 +241,15 @@ class DjangoServer:
     def pid(self) -> int:
         assert self.proc is not None
         return self.proc.pid
+
+    def web_pids(self) -> list[int]:
+        """The processes that serve requests: daphne, or gunicorn's master and workers."""
+        import psutil
+
+        if self.server != "gunicorn":
+            return [self.pid()]
+        return [self.pid()] + [p.pid for p in psutil.Process(self.pid()).children()
+                               if "arena.gameserver.zygote" not in " ".join(p.cmdline())]
 
 
 # --- game-server processes ---------------------------------------------------------------

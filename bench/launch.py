@@ -1,9 +1,10 @@
 """`python -m bench.launch`: how fast does PUT /api/match give a playable server?
 
-Three web servers run side by side on the same bench database, one per launch
-configuration (`subprocess`; `warm`, as configured by default, with spares; and
-`warm` with `GAME_ZYGOTE_SPARES=0`, every game forked on request), so all are
-measured in the same run under the same noise. A launch is timed from sending `PUT /api/match` to the `201`, and to
+Four web servers run side by side on the same bench database, one per
+configuration (daphne with `subprocess`; daphne with `warm`, as configured by
+default, with spares; daphne with `warm` and `GAME_ZYGOTE_SPARES=0`, every game
+forked on request; and the WSGI API under gunicorn, two workers, `warm`), so all
+are measured in the same run under the same noise. A launch is timed from sending `PUT /api/match` to the `201`, and to
 a Socket.IO connection accepted by the port in the answer.
 
 * sequential: launches rotate between the configurations, one at a time;
@@ -41,12 +42,15 @@ from bench.common import (
 from bench.stats import cpu_seconds
 from bench.wsclient import probe
 
-LAUNCHERS = {  # name -> the web server's settings
+LAUNCHERS = {  # name -> the launcher's settings
     "subprocess": {"GAME_SERVER_LAUNCHER": "subprocess"},
     "warm": {"GAME_SERVER_LAUNCHER": "warm"},
     "warm, no spares": {"GAME_SERVER_LAUNCHER": "warm", "GAME_ZYGOTE_SPARES": "0"},
 }
-STRATEGIES = tuple(LAUNCHERS)
+STRATEGIES = tuple(LAUNCHERS)  # launch() alone is timed for each of these
+GUNICORN = "warm, gunicorn"
+GUNICORN_WORKERS = 2
+CONFIGS = STRATEGIES + (GUNICORN,)  # the web servers: daphne per strategy, and gunicorn with `warm`
 SERVER_SETTINGS = {"GAME_PLAYER_CONNECT_TIMEOUT": "3"}
 
 
@@ -87,8 +91,8 @@ def one_launch(server: DjangoServer, ops: str, players: Players) -> dict:
 def sequential(servers: dict[str, DjangoServer], ops: str, players: Players, rounds: int) -> dict[str, list[dict]]:
     results: dict[str, list[dict]] = {name: [] for name in servers}
     for i in range(rounds):
-        shift = i % len(STRATEGIES)
-        for name in STRATEGIES[shift:] + STRATEGIES[:shift]:
+        shift = i % len(CONFIGS)
+        for name in CONFIGS[shift:] + CONFIGS[:shift]:
             results[name].append(one_launch(servers[name], ops, players))
     return results
 
@@ -127,7 +131,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--concurrent", type=int, default=50)
     parser.add_argument("--direct", type=int, default=20, help="in-process launches per strategy")
     args = parser.parse_args(argv)
-    needed = 2 * len(STRATEGIES) * (args.rounds + args.concurrent + args.direct + 2 + 4)
+    needed = 2 * len(CONFIGS) * (args.rounds + args.concurrent + args.direct + 2 * GUNICORN_WORKERS + 4)
     with bench_run("bench.launch"):
         accounts = prepare_database(needed)
         players = Players([name for name, _ in accounts["players"]])
@@ -137,27 +141,30 @@ def main(argv: list[str] | None = None) -> dict:
             servers = {name: stack.enter_context(DjangoServer(name.replace(", ", "-").replace(" ", "-"),
                                                               **SERVER_SETTINGS, **config))
                        for name, config in LAUNCHERS.items()}
-            for server in servers.values():  # first launch: imports, zygote start, DB connection
-                for _ in range(2):
+            servers[GUNICORN] = stack.enter_context(DjangoServer(
+                "warm-gunicorn", server="gunicorn", workers=GUNICORN_WORKERS, **SERVER_SETTINGS, **LAUNCHERS["warm"]))
+            for server in servers.values():  # first launches: imports, zygote start, DB connection
+                for _ in range(2 * (GUNICORN_WORKERS if server.server == "gunicorn" else 1)):
                     one_launch(server, ops, players)
-            cpu0 = cpu_seconds([s.pid() for s in servers.values()])
+            web_pids = {name: s.web_pids() for name, s in servers.items()}
+            cpu0 = cpu_seconds([pid for pids in web_pids.values() for pid in pids])
             seq = sequential(servers, ops, players, args.rounds)
-            cpu1 = cpu_seconds([s.pid() for s in servers.values()])
-            web_cpu = {name: 1000 * (cpu1[s.pid()] - cpu0[s.pid()]) / args.rounds for name, s in servers.items()}
+            cpu1 = cpu_seconds([pid for pids in web_pids.values() for pid in pids])
+            web_cpu = {name: 1000 * sum(cpu1[p] - cpu0[p] for p in pids) / args.rounds for name, pids in web_pids.items()}
             wait_quiet(4)
             conc = {}
-            for name in STRATEGIES[::-1]:
+            for name in CONFIGS[::-1]:
                 conc[name] = concurrent(servers[name], ops, players, args.concurrent)
                 wait_quiet(4)
         direct = {name: in_process(name, players.take(2 * (args.direct + 2)), args.direct) for name in STRATEGIES}
 
-        for name in STRATEGIES:
+        for name in CONFIGS:
             ok = [r for r in seq[name] if r["status"] == 201 and "ready" in r]
             put, ready = summary_ms([r["put"] for r in ok]), summary_ms([r["ready"] for r in ok])
             rows.append([name, "sequential", f"{len(ok)}/{len(seq[name])}", put["p50"], put["p99"],
                          ready["p50"], ready["p99"], ready["max"]])
             data[f"{name}_sequential"] = {"put": put, "ready": ready, "results": seq[name]}
-        for name in STRATEGIES:
+        for name in CONFIGS:
             results, wall = conc[name]
             ok = [r for r in results if r["status"] == 201 and "ready" in r]
             put, ready = summary_ms([r["put"] for r in ok]), summary_ms([r["ready"] for r in ok])
@@ -171,9 +178,10 @@ def main(argv: list[str] | None = None) -> dict:
                          launch["p99"], "", "", launch["max"]])
             data[f"{name}_direct"] = launch
         cpu_rows = []
-        for name in STRATEGIES:
-            child = sorted(direct[name]["child_cpu"])
-            wait = sorted(direct[name]["child_wait"])
+        for name in CONFIGS:
+            measured = direct.get(name, direct["warm"])  # gunicorn's launcher is `warm`
+            child = sorted(measured["child_cpu"])
+            wait = sorted(measured["child_wait"])
             cpu_rows.append([name, web_cpu[name], child[len(child) // 2] * 1000 if child else float("nan"),
                              wait[len(wait) // 2] * 1000 if wait else float("nan")])
         data["cpu"] = cpu_rows
@@ -188,11 +196,11 @@ def main(argv: list[str] | None = None) -> dict:
         print(text, flush=True)
         print(cpu_text, flush=True)
         text += "\n" + cpu_text
-        for name in STRATEGIES:
+        for name in CONFIGS:
             errors = data[f"{name}_concurrent"]["errors"]
             if errors:
                 print(f"{name} concurrent errors: {errors}")
-        print(f"{args.concurrent} concurrent wall time: " + ", ".join(f"{name} {conc[name][1]:.2f} s" for name in STRATEGIES))
+        print(f"{args.concurrent} concurrent wall time: " + ", ".join(f"{name} {conc[name][1]:.2f} s" for name in CONFIGS))
         data["table"] = text
         save_result("launch", data)
         return data
