@@ -148,7 +148,9 @@ def _transition(match_id: UUID | str, target: str, **fields) -> bool:
     now = timezone.now()
     if target in FINAL_STATUSES:
         fields.setdefault("finished_at", now)
-    with transaction.atomic():
+    # Inside a caller's transaction no savepoint is needed (nothing here is caught
+    # and retried): two statements fewer per change.
+    with transaction.atomic(savepoint=False):
         changed = Match.objects.filter(pk=match_id, status__in=sources_of(target)).update(status=target, **fields)
         if changed and target in FINAL_STATUSES:
             MatchPlayer.objects.filter(match_id=match_id).update(live=False)
