@@ -11,6 +11,9 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "arena.settings")
 django_asgi_app = get_asgi_application()
 
 from channels.routing import ProtocolTypeRouter  # noqa: E402  (needs Django set up)
+from django.urls import get_resolver  # noqa: E402
+
+get_resolver().url_patterns  # import every view now, not during the first request (~0.2 s)
 
 from arena.notifications.routing import websocket_application  # noqa: E402
 
