@@ -2,7 +2,9 @@
 
 For each N of the sweep: N matches are launched through the API (warm launcher),
 two lean players join each and send an input at 10 Hz; the servers tick at 60 Hz
-and send 30 snapshots a second. After a short warm-up the benchmark measures,
+and send 30 snapshots a second. Once every match plays (or after
+`PLAYING_WAIT` seconds: under saturation some start late or never) and a short
+warm-up, the benchmark measures,
 for a fixed window: each match's tick rate (from the ticks its players receive),
 snapshot latency (see `bench.stats`), dropped snapshots, the CPU of the game
 servers, of the load generator and of everything else on the machine, and the
@@ -38,6 +40,8 @@ from bench.common import (
 from bench.load import LoadGenerator
 from bench.stats import analyse, cpu_seconds, machine_busy, server_tick_rate, uss_mib
 
+PLAYING_WAIT = 30.0  # s, at most, for every match to start before measuring
+
 
 class Accounts:
     def __init__(self, players: list[list[str]]) -> None:
@@ -66,6 +70,20 @@ def launch_matches(server: DjangoServer, ops: str, pairs: list[list[list[str]]],
     with ThreadPoolExecutor(max_workers=threads) as pool:
         answers = list(pool.map(one, pairs))
     return [m for m, _ in answers if m], [e for _, e in answers if e]
+
+
+def wait_until_playing(server: DjangoServer, ops: str, matches: list[dict], timeout: float) -> tuple[int, float]:
+    """Poll the API until every match is `playing` (bounded); (how many are, seconds waited)."""
+    started = time.monotonic()
+    waiting = {m["id"] for m in matches}
+    while waiting and time.monotonic() - started < timeout:
+        with ThreadPoolExecutor(max_workers=4) as pool:
+            statuses = dict(zip(waiting, pool.map(
+                lambda match_id: api(server.url, ops, "GET", f"/api/match/{match_id}")[1].get("status"), waiting)))
+        waiting = {match_id for match_id, status in statuses.items() if status != "playing"}
+        if waiting:
+            time.sleep(0.5)
+    return len(matches) - len(waiting), time.monotonic() - started
 
 
 def player_specs(matches: list[dict], behaviour: str, probes: int) -> list[dict]:
@@ -112,6 +130,7 @@ def measure_step(server: DjangoServer, load: LoadGenerator, ops: str, accounts: 
     matches, launch_errors = launch_matches(server, ops, pairs, points=21)
     launched = time.monotonic() - started
     ok, connect_errors = load.connect(player_specs(matches, "random", args.probes))
+    playing, waited = wait_until_playing(server, ops, matches, PLAYING_WAIT)
     time.sleep(args.warmup)
     pids = game_servers(server.pid())
     others = [p for p in (load_pids(load)) if p]
@@ -133,6 +152,8 @@ def measure_step(server: DjangoServer, load: LoadGenerator, ops: str, accounts: 
         "launch_seconds": launched,
         "launch_errors": launch_errors[:5],
         "connections": ok,
+        "playing_before_window": playing,
+        "waited_for_playing": waited,
         "connect_errors": connect_errors[:5],
         "game_servers": len(pids),
         "servers_cpu_pct": 100 * servers_cpu / window,
@@ -155,13 +176,13 @@ def load_pids(load: LoadGenerator) -> list[int]:
 
 def row(s: dict) -> list:
     lat = s["latency_ms"]
-    return [s["n"], f"{s['launched']}/{s['n']}", s["server_tick_rate"], s["tick_rate_p50"], s["tick_rate_min"],
+    return [s["n"], f"{s['launched']}/{s['n']}", f"{s['matches'] - s['silent_matches']}/{s['n']}", s["server_tick_rate"], s["tick_rate_p50"], s["tick_rate_min"],
             lat["player"]["p50"], lat["player"]["p99"], lat["probe"]["p99"], s["dropped"],
             s["loop"]["dropped_steps"], s["server_cpu_ms_per_s"], s["servers_cpu_pct"],
             s["loadgen_cpu_pct_psutil"], s["other_cpu_pct"], s["uss_mib_mean"]]
 
 
-HEADERS = ["N", "up", "server tick/s", "client tick/s p50", "client tick/s min", "lat p50 ms", "lat p99 ms", "probe p99 ms",
+HEADERS = ["N", "up", "playing", "server tick/s", "client tick/s p50", "client tick/s min", "lat p50 ms", "lat p99 ms", "probe p99 ms",
            "dropped snaps", "dropped steps", "server ms/s each", "servers CPU %", "loadgen CPU %",
            "other CPU %", "USS MiB"]
 
