@@ -110,6 +110,17 @@ def concurrent(server: DjangoServer, ops: str, players: Players, count: int) -> 
     return results, time.monotonic() - started
 
 
+def no_view_cpu(server: DjangoServer, ops: str, count: int = 200) -> float:
+    """Web-process CPU (ms) per request that runs no view (an unknown URL: 404): what
+    the web server and Django's request handling cost on their own."""
+    pids = server.web_pids()
+    before = cpu_seconds(pids)
+    for _ in range(count):
+        api(server.url, ops, "GET", "/api/no-such-endpoint")
+    after = cpu_seconds(pids)
+    return 1000 * sum(after[p] - before[p] for p in pids if p in before) / count
+
+
 def in_process(name: str, names: list[str], count: int) -> dict[str, list[float]]:
     out = subprocess.run(
         [python(), "-m", "bench.launch_direct", str(count), *names],
@@ -151,6 +162,7 @@ def main(argv: list[str] | None = None) -> dict:
             seq = sequential(servers, ops, players, args.rounds)
             cpu1 = cpu_seconds([pid for pids in web_pids.values() for pid in pids])
             web_cpu = {name: 1000 * sum(cpu1[p] - cpu0[p] for p in pids) / args.rounds for name, pids in web_pids.items()}
+            no_view = {name: no_view_cpu(server, ops) for name, server in servers.items()}
             wait_quiet(4)
             conc = {}
             for name in CONFIGS[::-1]:
@@ -182,7 +194,7 @@ def main(argv: list[str] | None = None) -> dict:
             measured = direct.get(name, direct["warm"])  # gunicorn's launcher is `warm`
             child = sorted(measured["child_cpu"])
             wait = sorted(measured["child_wait"])
-            cpu_rows.append([name, web_cpu[name], child[len(child) // 2] * 1000 if child else float("nan"),
+            cpu_rows.append([name, web_cpu[name], no_view[name], child[len(child) // 2] * 1000 if child else float("nan"),
                              wait[len(wait) // 2] * 1000 if wait else float("nan")])
         data["cpu"] = cpu_rows
         text = table(
@@ -190,7 +202,7 @@ def main(argv: list[str] | None = None) -> dict:
             rows,
             title="Launch latency: PUT /api/match -> 201, and -> Socket.IO connection accepted (ready)",
         )
-        cpu_text = table(["launcher", "web server CPU per PUT ms", "child CPU to port ms p50 (a spare's includes its warm-up)",
+        cpu_text = table(["launcher", "web server CPU per PUT ms", "per request running no view ms", "child CPU to port ms p50 (a spare's includes its warm-up)",
                           "child waiting for a CPU ms p50"], cpu_rows,
                          title="CPU per launch (robust to a busy machine: CPU time, not wall time)")
         print(text, flush=True)
