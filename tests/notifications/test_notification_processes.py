@@ -35,19 +35,20 @@ def gunicorn_and_daphne(web_servers, users):
     return web_servers(1, "gunicorn")[0], web_servers(1)[0]
 
 
-def zygotes_of(workers: list[psutil.Process], timeout: float = 20) -> dict[int, int]:
-    """{worker pid: its zygote's pid}, waiting (bounded) until each worker has one."""
+def worker_zygotes(master_pid: int, count: int, timeout: float = 20) -> dict[int, int]:
+    """{gunicorn worker pid: its zygote's pid}, waiting (bounded) until `count`
+    workers each have one (the master may still be forking them)."""
     deadline = time.monotonic() + timeout
     while True:
-        found = {}
+        found, workers = {}, psutil.Process(master_pid).children()
         for worker in workers:
-            for child in worker.children():
-                try:
+            try:
+                for child in worker.children():
                     if "arena.gameserver.zygote" in child.cmdline():
                         found[worker.pid] = child.pid
-                except psutil.NoSuchProcess:
-                    pass
-        if len(found) == len(workers) or time.monotonic() > deadline:
+            except psutil.NoSuchProcess:
+                pass
+        if (len(workers) == len(found) == count) or time.monotonic() > deadline:
             return found
         time.sleep(0.1)
 
@@ -118,11 +119,10 @@ async def test_a_real_server_refuses_bad_tokens_and_foreign_origins(two_servers,
 
 async def test_the_api_served_by_gunicorn_launches_through_each_workers_zygote(gunicorn_and_daphne, tokens):
     api_server, sockets_server = gunicorn_and_daphne
-    workers = psutil.Process(api_server.proc.pid).children()
-    assert len(workers) == 2
-    # each worker started its zygote when it started (post_worker_init), before any request
-    zygotes = zygotes_of(workers)
-    assert sorted(zygotes) == sorted(w.pid for w in workers)
+    # each of the two workers started its zygote when it started (post_worker_init), before any request
+    zygotes = worker_zygotes(api_server.proc.pid, count=2)
+    assert len(zygotes) == 2
+    assert sorted(zygotes) == sorted(w.pid for w in psutil.Process(api_server.proc.pid).children())
 
     alice = await WebsocketsSocket.open(f"{sockets_server.ws_url}?token={tokens['alice']}")
     bob = await WebsocketsSocket.open(f"{sockets_server.ws_url}?token={tokens['bob']}")
