@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import select
+import signal
 import sys
 import time
 from pathlib import Path
@@ -36,6 +37,19 @@ def child_environment() -> dict[str, str]:
     env["ARENA_DB_NAME"] = str(connection.settings_dict["NAME"])
     env["PYTHONUNBUFFERED"] = "1"
     return env
+
+
+def kill_group(pid: int) -> None:
+    """SIGKILL a game server and whatever it started (its process group)."""
+    try:
+        os.killpg(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    except PermissionError:  # not a group leader (yet): the process itself
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
 
 
 def log_path(match_id: str) -> Path:

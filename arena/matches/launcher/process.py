@@ -2,8 +2,6 @@
 from __future__ import annotations
 
 import logging
-import os
-import signal
 import subprocess
 import threading
 import time
@@ -12,7 +10,14 @@ from typing import TYPE_CHECKING
 from django.conf import settings
 
 from arena.matches.launcher import LaunchError, LaunchResult
-from arena.matches.launcher.base import child_environment, explain_failure, gameserver_command, log_path, read_port
+from arena.matches.launcher.base import (
+    child_environment,
+    explain_failure,
+    gameserver_command,
+    kill_group,
+    log_path,
+    read_port,
+)
 
 if TYPE_CHECKING:
     from arena.gameserver.contract import MatchInfo
@@ -66,10 +71,7 @@ class SubprocessLauncher:
     def _explain(proc: subprocess.Popen, error: LaunchError, path) -> LaunchError:
         """Kill what is left of the child and add its exit code and stderr."""
         if proc.poll() is None:
-            try:
-                os.killpg(proc.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
+            kill_group(proc.pid)
         try:
             code = proc.wait(timeout=5)
         except subprocess.TimeoutExpired:

@@ -29,7 +29,6 @@ import json
 import logging
 import os
 import select
-import signal
 import socket
 import subprocess
 import sys
@@ -42,7 +41,14 @@ from typing import TYPE_CHECKING
 from django.conf import settings
 
 from arena.matches.launcher import LaunchError, LaunchResult
-from arena.matches.launcher.base import child_environment, explain_failure, log_path, log_tail, read_port
+from arena.matches.launcher.base import (
+    child_environment,
+    explain_failure,
+    kill_group,
+    log_path,
+    log_tail,
+    read_port,
+)
 
 if TYPE_CHECKING:
     from arena.gameserver.contract import MatchInfo
@@ -90,19 +96,6 @@ def _recv_json(sock: socket.socket, deadline: float) -> dict | None:
         return json.loads(data)
 
 
-def _kill_group(pid: int) -> None:
-    """SIGKILL a forked game server and whatever it started."""
-    try:
-        os.killpg(pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
-    except PermissionError:  # not a group leader (yet): the process itself
-        try:
-            os.kill(pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-
-
 @dataclass
 class ForkedChild:
     """A child the zygote forked for one launch, until its port is read."""
@@ -116,7 +109,7 @@ class ForkedChild:
         self.reply.close()  # tells the zygote we no longer care about the exit code
 
     def kill(self) -> None:
-        _kill_group(self.pid)
+        kill_group(self.pid)
 
     def exit_code(self, timeout: float) -> int | None:
         try:
@@ -200,7 +193,7 @@ class ZygoteProcess:
                 except (TimeoutError, ValueError):
                     late = None
                 if late and "pid" in late:
-                    _kill_group(int(late["pid"]))
+                    kill_group(int(late["pid"]))
                 raise LaunchError("launch_timeout", "the zygote did not answer in time") from None
             except ValueError:
                 answer = None
