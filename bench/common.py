@@ -99,12 +99,13 @@ def insert_match(usernames: list[str], points_to_win: int):
     from django.contrib.auth.models import User
 
     from arena.matches.models import Match, MatchPlayer
-    from arena.matches.services import SIDES
+    from arena.matches.services import side_of_seat
 
     users = {user.username: user for user in User.objects.filter(username__in=usernames)}
     match = Match.objects.create(points_to_win=points_to_win)
     MatchPlayer.objects.bulk_create(
-        MatchPlayer(match=match, user=users[name], side=SIDES[seat % 2], seat=seat) for seat, name in enumerate(usernames)
+        MatchPlayer(match=match, user=users[name], side=side_of_seat(seat), seat=seat)
+        for seat, name in enumerate(usernames)
     )
     return match
 

@@ -58,7 +58,7 @@ def match_create(
     match, created = _match_insert(users, points_to_win, match_id, created_by)
     if not created:
         return _match_await_launch(match), False
-    seats = tuple(Seat(user.pk, user.get_username(), _side(seat)) for seat, user in enumerate(users))
+    seats = tuple(Seat(user.pk, user.get_username(), side_of_seat(seat)) for seat, user in enumerate(users))
     return match_launch(MatchInfo(id=str(match.id), points_to_win=points_to_win, seats=seats)), True
 
 
@@ -82,7 +82,8 @@ def match_launch(info: MatchInfo) -> Match:
     return match
 
 
-def _side(seat: int) -> str:
+def side_of_seat(seat: int) -> str:
+    """The side of the player at `seat` (the order of the request): alternating."""
     return SIDES[seat % 2]
 
 
@@ -111,7 +112,7 @@ def _match_insert(
             with transaction.atomic():
                 match = Match.objects.create(id=match_id, points_to_win=points_to_win, created_by=created_by)
                 MatchPlayer.objects.bulk_create(
-                    MatchPlayer(match=match, user=user, side=_side(seat), seat=seat)
+                    MatchPlayer(match=match, user=user, side=side_of_seat(seat), seat=seat)
                     for seat, user in enumerate(users)
                 )
             logger.info("match %s created for %s", match.id, ", ".join(u.username for u in users))

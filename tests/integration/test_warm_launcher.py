@@ -40,7 +40,8 @@ def launching_match(*players: User) -> Match:
     """A match written straight to the database, for tests that call the launcher themselves."""
     match = Match.objects.create(points_to_win=1)
     MatchPlayer.objects.bulk_create(
-        MatchPlayer(match=match, user=user, side=("left", "right")[seat], seat=seat) for seat, user in enumerate(players)
+        MatchPlayer(match=match, user=user, side=services.side_of_seat(seat), seat=seat)
+        for seat, user in enumerate(players)
     )
     return match
 
