@@ -2,7 +2,8 @@
 
 Run by `bench.launch` with the benchmark's environment (which names the launch
 strategy). Creates N matches directly in the database (two of the given players
-each), times `get_launcher().launch(match_id)` for each, one every
+each), times `get_launcher().launch(info)` for each (its `MatchInfo`, read
+beforehand as the API would have built it), one every
 `PAUSE` seconds (about the pace of sequential `PUT /api/match` requests), after
 two warm-up launches, stops the servers, and prints the N durations (seconds),
 the CPU time each child had used by then and the time it waited for a CPU, as
