@@ -9,7 +9,6 @@ of the suite execute this test.
 from __future__ import annotations
 
 import asyncio
-import time
 
 import psutil
 import pytest
@@ -19,6 +18,7 @@ from websockets.exceptions import InvalidStatus
 from arena.client import ArenaApi, GameClient
 from arena.gameserver import wire
 from arena.matches import selectors
+from tests.integration.test_game import wait_until
 from tests.notifications.conftest import WebsocketsSocket, layer_mode
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
@@ -35,22 +35,17 @@ def gunicorn_and_daphne(web_servers, users):
     return web_servers(1, "gunicorn")[0], web_servers(1)[0]
 
 
-def worker_zygotes(master_pid: int, count: int, timeout: float = 20) -> dict[int, int]:
-    """{gunicorn worker pid: its zygote's pid}, waiting (bounded) until `count`
-    workers each have one (the master may still be forking them)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        found, workers = {}, psutil.Process(master_pid).children()
-        for worker in workers:
-            try:
-                for child in worker.children():
-                    if "arena.gameserver.zygote" in child.cmdline():
-                        found[worker.pid] = child.pid
-            except psutil.NoSuchProcess:
-                pass
-        if (len(workers) == len(found) == count) or time.monotonic() > deadline:
-            return found
-        time.sleep(0.1)
+def worker_zygotes(master_pid: int) -> dict[int, int]:
+    """{gunicorn worker pid: its zygote's pid}, for the workers forked so far."""
+    found = {}
+    for worker in psutil.Process(master_pid).children():
+        try:
+            for child in worker.children():
+                if "arena.gameserver.zygote" in child.cmdline():
+                    found[worker.pid] = child.pid
+        except psutil.NoSuchProcess:
+            pass
+    return found
 
 
 async def test_launch_in_one_process_sockets_in_another(two_servers, tokens, session_cookie):
@@ -120,9 +115,10 @@ async def test_a_real_server_refuses_bad_tokens_and_foreign_origins(two_servers,
 async def test_the_api_served_by_gunicorn_launches_through_each_workers_zygote(gunicorn_and_daphne, tokens):
     api_server, sockets_server = gunicorn_and_daphne
     # each of the two workers started its zygote when it started (post_worker_init), before any request
-    zygotes = worker_zygotes(api_server.proc.pid, count=2)
-    assert len(zygotes) == 2
-    assert sorted(zygotes) == sorted(w.pid for w in psutil.Process(api_server.proc.pid).children())
+    master = api_server.proc.pid  # it may still be forking its workers
+    assert wait_until(lambda: len(worker_zygotes(master)) == len(psutil.Process(master).children()) == 2, timeout=20)
+    zygotes = worker_zygotes(master)
+    assert sorted(zygotes) == sorted(w.pid for w in psutil.Process(master).children())
 
     alice = await WebsocketsSocket.open(f"{sockets_server.ws_url}?token={tokens['alice']}")
     bob = await WebsocketsSocket.open(f"{sockets_server.ws_url}?token={tokens['bob']}")
