@@ -14,7 +14,9 @@ import socket
 import subprocess
 import sys
 import time
+import uuid
 
+import psutil
 import pytest
 from django.conf import settings
 from django.contrib.auth.models import Permission, User
@@ -84,18 +86,43 @@ def ops_api(users) -> APIClient:
     return client_for(users["ops"])
 
 
+def game_servers_started_here() -> set[int]:
+    """The game servers this process started, itself or through a zygote or web
+    server of its own: descendants whose stderr is a match's log (`<match id>.log`).
+    This also finds a server whose match row carries no pid."""
+    log_dir = os.path.realpath(settings.GAME_SERVER_LOG_DIR)
+    found = set()
+    for child in psutil.Process().children(recursive=True):
+        try:
+            stderr = os.readlink(f"/proc/{child.pid}/fd/2")
+        except OSError:
+            continue
+        folder, name = os.path.split(stderr)
+        if folder == log_dir and name.endswith(".log") and is_uuid(name.removesuffix(".log")):
+            found.add(child.pid)
+    return found
+
+
+def is_uuid(text: str) -> bool:
+    try:
+        uuid.UUID(text)
+    except ValueError:
+        return False
+    return True
+
+
 @pytest.fixture(autouse=True)
 def _no_stray_game_servers(request):
-    """Kill any game server a test left running (after the test, before the DB flush)."""
+    """Kill any game server a test left running (after the test, before the DB flush:
+    one still writing to the database could deadlock PostgreSQL's TRUNCATE)."""
     yield
     if "django_db_setup" not in request.fixturenames:
         return
     from arena.matches.models import Match
 
-    try:
-        pids = list(Match.objects.exclude(pid=None).values_list("pid", flat=True))
-    except Exception:
-        return
+    pids = game_servers_started_here()
+    with contextlib.suppress(Exception):  # a test may have broken the connection; the rest still counts
+        pids |= set(Match.objects.exclude(pid=None).values_list("pid", flat=True))  # e.g. outlived its zygote
     for pid in pids:
         try:
             os.killpg(pid, signal.SIGKILL)
