@@ -9,7 +9,6 @@ import asyncio
 import contextlib
 import glob
 import os
-import signal
 import socket
 import subprocess
 import sys
@@ -118,16 +117,14 @@ def _no_stray_game_servers(request):
     yield
     if "django_db_setup" not in request.fixturenames:
         return
+    from arena.matches.launcher.base import kill_group
     from arena.matches.models import Match
 
     pids = game_servers_started_here()
     with contextlib.suppress(Exception):  # a test may have broken the connection; the rest still counts
         pids |= set(Match.objects.exclude(pid=None).values_list("pid", flat=True))  # e.g. outlived its zygote
     for pid in pids:
-        try:
-            os.killpg(pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass
+        kill_group(pid)
     deadline = time.monotonic() + 3
     while any(pid_alive(pid) for pid in pids) and time.monotonic() < deadline:
         time.sleep(0.02)

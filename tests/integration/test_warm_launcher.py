@@ -266,8 +266,7 @@ def test_a_warm_launch_reads_nothing_from_the_database(warm, ops_api, users):
     assert len(queries) == 0, [q["sql"] for q in queries]
     assert parent_of(result.pid) == warm.zygote_pid()
     os.kill(result.pid, signal.SIGTERM)
-    # Its match has no pid on record, so the clean-up would not stop it: it must be
-    # gone (its cancellation written) before the test database is flushed.
+    # Let it write its cancellation and exit before the test database is flushed.
     assert wait_until(lambda: not pid_alive(result.pid), timeout=10)
 
 
