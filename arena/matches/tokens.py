@@ -3,9 +3,14 @@
 A game token is a signed, timestamped `{"u": user id, "m": match id}`: it cannot be
 forged without SECRET_KEY, expires after GAME_TOKEN_MAX_AGE, and names its match,
 so it is worthless for any other. A user's API token is accepted too, for scripts.
+
+Lifetimes are counted in whole seconds: Django's signer stamps a token with
+`int(time.time())` and compares that with the current (fractional) time, so a
+token may expire up to one second before GAME_TOKEN_MAX_AGE has fully passed.
 """
 from __future__ import annotations
 
+import time
 from uuid import UUID
 
 from django.conf import settings
@@ -14,8 +19,21 @@ from django.core import signing
 _SALT = "arena.matches.game-token"
 
 
-def game_token_issue(*, user_id: int, match_id: UUID | str) -> str:
-    return signing.dumps({"u": user_id, "m": str(match_id)}, salt=_SALT, compress=False)
+class _Signer(signing.TimestampSigner):
+    """A timestamp signer whose stamp may be set: a token issued at a given time."""
+
+    def __init__(self, *, issued_at: float | None) -> None:
+        super().__init__(salt=_SALT)
+        self.issued_at = issued_at
+
+    def timestamp(self) -> str:
+        return signing.b62_encode(int(time.time() if self.issued_at is None else self.issued_at))
+
+
+def game_token_issue(*, user_id: int, match_id: UUID | str, issued_at: float | None = None) -> str:
+    """A token for `user_id` in `match_id`, stamped now (or at `issued_at`, a Unix
+    time: tools and tests make an already expired token this way, without waiting)."""
+    return _Signer(issued_at=issued_at).sign_object({"u": user_id, "m": str(match_id)}, compress=False)
 
 
 def game_token_user_id(token: object, *, match_id: UUID | str) -> int | None:

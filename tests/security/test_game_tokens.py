@@ -15,7 +15,7 @@ from arena.client import GameClient
 from arena.matches.models import Match
 from arena.matches.tokens import game_token_issue, game_token_user_id
 from tests.conftest import run
-from tests.integration.test_game import HOST, game_token, launch
+from tests.integration.test_game import HOST, launch
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
 
@@ -34,11 +34,27 @@ def test_token_rules(users):
         assert game_token_user_id(junk, match_id=match_a) is None
 
 
+def test_token_lifetime(users, settings):
+    """A token is good for GAME_TOKEN_MAX_AGE seconds after the second it was issued in."""
+    settings.GAME_TOKEN_MAX_AGE = 600
+    alice, match = users["alice"].pk, "11111111-1111-1111-1111-111111111111"
+    now = time.time()
+    young = game_token_issue(user_id=alice, match_id=match, issued_at=now - 590)
+    old = game_token_issue(user_id=alice, match_id=match, issued_at=now - 610)
+    assert game_token_user_id(young, match_id=match) == alice
+    assert game_token_user_id(old, match_id=match) is None
+    # The stamp is what is signed: rewriting it to make an old token young breaks the signature.
+    payload, _, rest = old.partition(":")
+    _, _, signature = rest.partition(":")
+    stamp = signing.b62_encode(int(now))
+    assert game_token_user_id(f"{payload}:{stamp}:{signature}", match_id=match) is None
+
+
 def test_bad_tokens_make_spectators(ops_api, users, game_settings):
-    game_settings(GAME_TOKEN_MAX_AGE="1")
+    game_settings(GAME_TOKEN_MAX_AGE="600")
     created = launch(ops_api)
-    expired = game_token(users["alice"], created["id"])
-    time.sleep(2.1)
+    # Signed an hour ago: expired for the game server, with no race against the clock.
+    expired = game_token_issue(user_id=users["alice"].pk, match_id=created["id"], issued_at=time.time() - 3600)
     other_match = game_token_issue(user_id=users["alice"].pk, match_id="33333333-3333-3333-3333-333333333333")
     forged = signing.dumps({"u": users["alice"].pk, "m": created["id"]}, key="guess", salt="arena.matches.game-token")
     carols = game_token_issue(user_id=users["carol"].pk, match_id=created["id"])  # valid, but not a player
