@@ -22,11 +22,15 @@ from django.contrib.auth.models import Permission, User
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
+# The game servers' port range under test: ARENA_TEST_PORTS=26000-26999 by default;
+# two suites run side by side (two checkouts) each take a range of their own.
+TEST_MIN_PORT, TEST_MAX_PORT = (int(p) for p in os.environ.get("ARENA_TEST_PORTS", "26000-26999").split("-"))
+
 # Settings the game-server children read from their environment, and this process
 # from django.conf.settings: fast countdowns and a port range of their own.
 TEST_GAME_ENV = {
-    "GAME_SERVER_MIN_PORT": "26000",
-    "GAME_SERVER_MAX_PORT": "26999",
+    "GAME_SERVER_MIN_PORT": str(TEST_MIN_PORT),
+    "GAME_SERVER_MAX_PORT": str(TEST_MAX_PORT),
     "GAME_COUNTDOWN": "0.3",
     "GAME_PLAYER_CONNECT_TIMEOUT": "20",
     "GAME_SERVER_LAUNCH_TIMEOUT": "30",  # a bound for loaded machines, not a speed target

@@ -13,7 +13,7 @@ from arena.gameserver import wire
 from arena.matches.models import Match
 from arena.matches.states import MatchStatus
 from arena.matches.tokens import game_token_issue
-from tests.conftest import client_for, db_call, pid_alive, port_is_free, run
+from tests.conftest import TEST_MAX_PORT, TEST_MIN_PORT, client_for, db_call, pid_alive, port_is_free, run
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
 HOST = "127.0.0.1"
@@ -44,7 +44,7 @@ def test_full_match_is_played_broadcast_and_recorded(ops_api, users):
     created = launch(ops_api, points_to_win=1)
     match_id, port = created["id"], created["port"]
     assert created["status"] == "waiting"
-    assert created["host"] == HOST and 26000 <= port <= 26999
+    assert created["host"] == HOST and TEST_MIN_PORT <= port <= TEST_MAX_PORT
     assert [(p["username"], p["side"]) for p in created["players"]] == [("alice", "left"), ("bob", "right")]
     match = Match.objects.get(pk=match_id)
     assert match.pid and pid_alive(match.pid)

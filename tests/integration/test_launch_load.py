@@ -10,7 +10,7 @@ from django.db import connection
 from arena.client import GameClient
 from arena.gameserver import wire
 from arena.matches.models import Match
-from tests.conftest import client_for, pid_alive, run
+from tests.conftest import TEST_MAX_PORT, client_for, pid_alive, run
 from tests.integration.test_game import HOST, game_token, launch, wait_until
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
@@ -46,7 +46,7 @@ def test_fifty_simultaneous_launches_get_distinct_ports(ops_api, users, game_set
 
 
 def test_port_of_a_finished_match_is_reused_at_once(ops_api, users, game_settings):
-    game_settings(GAME_SERVER_MIN_PORT="26990", GAME_SERVER_MAX_PORT="26990")
+    game_settings(GAME_SERVER_MIN_PORT=TEST_MAX_PORT, GAME_SERVER_MAX_PORT=TEST_MAX_PORT)
     first = launch(ops_api, points_to_win=1)
     tokens = {name: game_token(users[name], first["id"]) for name in ("alice", "bob")}
 
@@ -62,4 +62,4 @@ def test_port_of_a_finished_match_is_reused_at_once(ops_api, users, game_setting
     pid = Match.objects.get(pk=first["id"]).pid
     assert wait_until(lambda: not pid_alive(pid), timeout=10)
     second = launch(ops_api, ("alice", "bob"))
-    assert second["port"] == first["port"] == 26990
+    assert second["port"] == first["port"] == TEST_MAX_PORT
