@@ -10,6 +10,10 @@ from django.core.asgi import get_asgi_application
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "arena.settings")
 django_asgi_app = get_asgi_application()
 
+from arena.security.secret_key import refuse_to_start  # noqa: E402  (needs Django set up)
+
+refuse_to_start()  # Daphne runs no system checks: never serve with a public SECRET_KEY
+
 from channels.routing import ProtocolTypeRouter  # noqa: E402  (needs Django set up)
 from django.urls import get_resolver  # noqa: E402
 

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import dj_database_url
 
+from arena.security.secret_key import DEVELOPMENT_SECRET_KEY
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(os.environ.get("ARENA_VAR_DIR", BASE_DIR / "var"))
 
@@ -38,7 +40,11 @@ def env_list(name: str, default: str) -> list[str]:
     return [item.strip() for item in os.environ.get(name, default).split(",") if item.strip()]
 
 
-SECRET_KEY = env_str("SECRET_KEY", "arena-development-key-change-me-in-production-0123456789")
+# Signs sessions and game tokens. The development default is public: with DEBUG off
+# it is a system check error and game servers refuse to start (arena.security).
+SECRET_KEY = os.environ.get("SECRET_KEY") or DEVELOPMENT_SECRET_KEY
+# Previous keys, still accepted for signatures during a rotation (comma-separated).
+SECRET_KEY_FALLBACKS = env_list("SECRET_KEY_FALLBACKS", "")
 DEBUG = env_bool("DEBUG", True)
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "127.0.0.1,localhost,[::1],testserver")
 
@@ -59,6 +65,7 @@ INSTALLED_APPS = [
     "rest_framework.authtoken",
     "drf_spectacular",
     "channels",
+    "arena.security",
     "arena.matches",
     "arena.lobby",
     "arena.notifications",
@@ -195,6 +202,43 @@ NOTIFICATIONS_OUTBOX_GRACE = env_float("NOTIFICATIONS_OUTBOX_GRACE", 5.0)
 NOTIFICATIONS_OUTBOX_RETENTION = env_float("NOTIFICATIONS_OUTBOX_RETENTION", 600.0)
 NOTIFICATIONS_REPLAY_RECENT = env_float("NOTIFICATIONS_REPLAY_RECENT", 60.0)
 NOTIFICATIONS_MAX_WATCHED = env_int("NOTIFICATIONS_MAX_WATCHED", 20)
+
+# --- Security ------------------------------------------------------------------------
+# Laptop defaults: plain HTTP. A deployment behind TLS turns these on (README,
+# "Running it for real"); `manage.py check --deploy` then has nothing to say.
+SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", False)
+SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", False)
+SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", False)
+# The request.META key of a header the TLS-terminating proxy always sets to "https"
+# (e.g. HTTP_X_FORWARDED_PROTO), overwriting any value a client sent. Opt-in.
+_proxy_ssl_header = env_str("SECURE_PROXY_SSL_HEADER", "")
+SECURE_PROXY_SSL_HEADER = (_proxy_ssl_header, "https") if _proxy_ssl_header else None
+SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", False)
+CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", False)
+CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", "")
+SILENCED_SYSTEM_CHECKS = env_list("SILENCED_SYSTEM_CHECKS", "")
+
+# Sign-in and sign-up throttling (arena/security/throttle.py): failures allowed per
+# client address and per account name in each window of this many seconds.
+AUTH_THROTTLE_FAILURES = env_int("AUTH_THROTTLE_FAILURES", 10)
+AUTH_THROTTLE_WINDOW = env_int("AUTH_THROTTLE_WINDOW", 60)
+# The request.META key of a header holding the client's address, set by a reverse
+# proxy on every request (e.g. HTTP_X_REAL_IP). Empty: REMOTE_ADDR, never a header.
+TRUSTED_PROXY_HEADER = env_str("TRUSTED_PROXY_HEADER", "")
+# The throttle's counts: in Redis, shared by every web process, when REDIS_URL is
+# set; else in each process's memory. Short timeouts: sign-in never hangs on it.
+if REDIS_URL:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            "KEY_PREFIX": "arena",
+            "OPTIONS": {"socket_connect_timeout": 1.0, "socket_timeout": 1.0},
+        }
+    }
+else:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "arena"}}
 
 # --- Game servers ----------------------------------------------------------------
 GAME_SERVER_MIN_PORT = env_int("GAME_SERVER_MIN_PORT", 25000)

@@ -9,6 +9,7 @@ import asyncio
 import contextlib
 import glob
 import os
+import secrets
 import socket
 import subprocess
 import sys
@@ -55,6 +56,50 @@ def _game_settings():
     apply_game_settings(TEST_GAME_ENV)
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # speed only
     os.environ.setdefault("ARENA_LOG_LEVEL", "INFO")  # game servers log their statistics at exit
+
+
+# A key of this run's own, never the public development key: pytest-django runs the
+# tests with DEBUG off, and with DEBUG off the ASGI/WSGI applications and the game
+# servers refuse that key (arena/security/secret_key.py). Every process the tests
+# start inherits it through the environment, so they all sign alike.
+TEST_SECRET_KEY = os.environ.get("SECRET_KEY") or "arena-test-" + secrets.token_urlsafe(48)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _test_secret_key():
+    os.environ["SECRET_KEY"] = TEST_SECRET_KEY
+    settings.SECRET_KEY = TEST_SECRET_KEY
+
+
+def forget_sign_in_failures() -> None:
+    """Drop every count of the sign-in throttle: in this process's cache, or in
+    Redis, where the counts of every process of the run live (only the throttle's
+    keys: the channel layer shares that database)."""
+    from django.core.cache import caches
+
+    from arena.security.throttle import KEY_PREFIX
+
+    config = settings.CACHES["default"]
+    if config["BACKEND"].endswith("RedisCache"):
+        import redis
+
+        client = redis.Redis.from_url(config["LOCATION"])
+        try:
+            keys = list(client.scan_iter(match=f"*{KEY_PREFIX}:*", count=1000))
+            if keys:
+                client.delete(*keys)
+        finally:
+            client.close()
+    else:
+        caches["default"].clear()
+
+
+@pytest.fixture(autouse=True)
+def _fresh_sign_in_throttle():
+    """Each test starts with no failed sign-in counted (a fuzzing test's failures
+    would otherwise throttle the next test's sign-ins from the same address)."""
+    forget_sign_in_failures()
+    yield
 
 
 @pytest.fixture

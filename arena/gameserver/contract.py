@@ -24,10 +24,12 @@ EXIT_CRASH = 1
 EXIT_USAGE = 2
 EXIT_NO_FREE_PORT = 3
 EXIT_BAD_MATCH = 4
+EXIT_INSECURE_SETTINGS = 5  # DEBUG off with the public development SECRET_KEY
 
 ERROR_CODES_BY_EXIT = {
     EXIT_NO_FREE_PORT: "no_free_port",
     EXIT_BAD_MATCH: "launch_failed",
+    EXIT_INSECURE_SETTINGS: "insecure_secret_key",
 }
 
 

@@ -23,11 +23,17 @@ logger = logging.getLogger("arena.gameserver")
 
 
 def prepare() -> None:
+    """Raises `arena.security.secret_key.InsecureSettings` (before importing the
+    rest) if the settings must not serve a match: a game server checks game tokens,
+    and with a public SECRET_KEY anyone could forge one."""
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "arena.settings")
     os.environ["ARENA_GAME_SERVER"] = "1"  # the settings leave out what only the web server needs
     import django
 
     django.setup()
+    from arena.security.secret_key import refuse_to_start
+
+    refuse_to_start()
     # Everything imported from here on is what a match needs; importing it now
     # lets a zygote share it with every child.
     import aiohttp.web  # noqa: F401

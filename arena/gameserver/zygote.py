@@ -10,7 +10,9 @@ import a match needs), closes every database connection, calls `gc.collect()` an
 
 Control protocol, one JSON object per message:
 
-* zygote -> launcher, once: ``{"ready": <zygote pid>}``.
+* zygote -> launcher, once: ``{"ready": <zygote pid>}``, or
+  ``{"error": code, "detail": "..."}`` if it refuses to start (e.g. code
+  ``insecure_secret_key``: see `arena.gameserver.main.prepare`), then it exits.
 * launcher -> zygote: ``{"match": {...}}`` (the match as `MatchInfo.as_dict()`,
   so the child need not read it) with three descriptors attached
   (`SCM_RIGHTS`): the write end of a pipe that becomes the child's stdout, the
@@ -535,7 +537,15 @@ def main(argv: list[str]) -> int:
         return 2
     control = socket.socket(fileno=int(argv[0]))
     initial_signals = {sig: signal.getsignal(sig) for sig in _catchable_signals()}
-    become_zygote()
+    from arena.gameserver.contract import EXIT_INSECURE_SETTINGS
+    from arena.security.secret_key import InsecureSettings
+
+    try:
+        become_zygote()
+    except InsecureSettings as error:
+        print(error, file=sys.stderr)
+        control.sendall(json.dumps({"error": error.code, "detail": str(error)}).encode())
+        return EXIT_INSECURE_SETTINGS
     from django.conf import settings
 
     return Zygote(control, initial_signals, spares=settings.GAME_ZYGOTE_SPARES).run()

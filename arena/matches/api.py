@@ -14,6 +14,7 @@ from arena.matches import selectors, services
 from arena.matches.errors import InvalidCredentials, InvalidRequest, NotAPlayer
 from arena.matches.serializers import MatchCreateInput, TokenInput, match_representation
 from arena.matches.tokens import game_token_issue
+from arena.security import throttle
 
 ERROR = inline_serializer("Error", {"error": serializers.CharField(), "detail": serializers.CharField()})
 MATCH = inline_serializer(
@@ -56,11 +57,18 @@ class AuthTokenView(APIView):
 
     @extend_schema(
         request=TokenInput,
-        responses={200: inline_serializer("Token", {"token": serializers.CharField()}), 400: ERROR, 401: ERROR},
+        responses={
+            200: inline_serializer("Token", {"token": serializers.CharField()}), 400: ERROR, 401: ERROR, 429: ERROR,
+        },
     )
     def post(self, request: Request) -> Response:
+        """Throttled per address and per name (arena.security.throttle): 429 `throttled`."""
         data = validated(TokenInput, request.data)
-        user = authenticate(request._request, username=data["username"], password=data["password"])
+        user = throttle.attempt(
+            request._request,
+            data["username"],
+            lambda: authenticate(request._request, username=data["username"], password=data["password"]),
+        )
         if user is None:
             raise InvalidCredentials("Wrong username or password.")
         token, _ = Token.objects.get_or_create(user=user)

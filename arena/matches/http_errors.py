@@ -7,6 +7,7 @@ from rest_framework import exceptions
 from rest_framework.response import Response
 
 from arena.matches.errors import ArenaError, error_body
+from arena.security.throttle import Throttled
 
 
 def _flatten(detail: object) -> str:
@@ -36,6 +37,9 @@ def exception_handler(exc: Exception, context: dict) -> Response | None:
     """DRF exception handler: every API error in the one JSON form."""
     if isinstance(exc, ArenaError):
         return Response(error_body(exc.code, exc.detail), status=exc.status_code)
+    if isinstance(exc, Throttled):
+        return Response(error_body(exc.code, exc.detail), status=exc.status_code,
+                        headers={"Retry-After": str(exc.retry_after)})
     if isinstance(exc, Http404):
         return Response(error_body("not_found", "Not found."), status=404)
     if isinstance(exc, exceptions.APIException):
@@ -44,6 +48,9 @@ def exception_handler(exc: Exception, context: dict) -> Response | None:
         if isinstance(exc, (exceptions.NotAuthenticated, exceptions.AuthenticationFailed)):
             headers["WWW-Authenticate"] = 'Token realm="api"'
             status_code = 401
+        elif isinstance(exc, exceptions.Throttled) and exc.wait is not None:
+            headers["Retry-After"] = str(int(exc.wait))
+            status_code = exc.status_code
         else:
             status_code = exc.status_code
         return Response(error_body(code, _flatten(exc.detail)), status=status_code, headers=headers)

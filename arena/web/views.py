@@ -7,16 +7,24 @@ from __future__ import annotations
 
 from django.contrib.auth import login
 from django.contrib.auth.decorators import login_required
-from django.contrib.auth.forms import UserCreationForm
 from django.contrib.auth.views import LoginView, LogoutView
 from django.shortcuts import redirect, render
 from django.views.decorators.csrf import ensure_csrf_cookie
 from django.views.decorators.http import require_http_methods
 
+from arena.security.forms import ThrottledAuthenticationForm, ThrottledUserCreationForm, throttled_response
+
 
 class ArenaLoginView(LoginView):
+    """Sign-in, throttled (arena.security.throttle): over the limit the page says
+    so, with status 429."""
+
     template_name = "web/login.html"
     redirect_authenticated_user = True
+    authentication_form = ThrottledAuthenticationForm
+
+    def form_invalid(self, form):
+        return throttled_response(super().form_invalid(form), form)
 
 
 class ArenaLogoutView(LogoutView):
@@ -27,12 +35,12 @@ class ArenaLogoutView(LogoutView):
 def signup(request):
     if request.user.is_authenticated:
         return redirect("web:lobby")
-    form = UserCreationForm(request.POST or None)
+    form = ThrottledUserCreationForm(request.POST or None, request=request)
     if request.method == "POST" and form.is_valid():
         user = form.save()
         login(request, user, backend="django.contrib.auth.backends.ModelBackend")
         return redirect("web:lobby")
-    return render(request, "web/signup.html", {"form": form})
+    return throttled_response(render(request, "web/signup.html", {"form": form}), form)
 
 
 @login_required

@@ -155,6 +155,10 @@ class ZygoteProcess:
         finally:
             if ready is None:
                 self._abandon()
+        if ready and "error" in ready:  # it refused to start, and says why
+            self._kill()
+            self._abandon()
+            raise LaunchError(str(ready["error"]), str(ready.get("detail") or ready["error"]))
         if not ready or ready.get("ready") != self.pid:
             self._kill()
             tail = log_tail(log)

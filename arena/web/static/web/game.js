@@ -156,7 +156,9 @@ async function waitForResult(tries = 10) {
 // ---- connection --------------------------------------------------------------
 
 function connect(match, token) {
-  const url = `http://${match.host}:${match.port}`;
+  // A page served over HTTPS may only open TLS connections (see README, "Running it for real").
+  const scheme = window.location.protocol === "https:" ? "https" : "http";
+  const url = `${scheme}://${match.host}:${match.port}`;
   socket = io(url, {
     auth: token ? { token } : {},
     transports: ["websocket", "polling"],
