@@ -54,8 +54,9 @@ class ThrottledAdminAuthenticationForm(ThrottledFormMixin, AdminAuthenticationFo
 
 
 class ThrottledUserCreationForm(ThrottledFormMixin, UserCreationForm):
-    """The sign-up page's form: a script probing names or creating accounts in a
-    loop fails validation, and is counted like a wrong password."""
+    """The sign-up page's form. A script probing which names are taken fails
+    validation and is counted like a wrong password; a sign-up that succeeds is
+    not counted (like a successful sign-in)."""
 
     def __init__(self, *args, request: HttpRequest | None = None, **kwargs) -> None:
         self.request = request
