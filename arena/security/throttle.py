@@ -87,6 +87,9 @@ def attempt(request: HttpRequest, name: str, check: Callable[[], T]) -> T:
             counted.append(key)
             if _increment(cache, key, timeout=2 * window) > limit:
                 _undo(cache, counted)
+                # The address, never the name as typed (people type passwords into it).
+                logger.warning("sign-in throttled (%s over the limit) for %s",
+                               "address" if key == address_key else "name", client_address(request) or "?")
                 raise Throttled(retry_after=max(1, math.ceil((index + 1) * window - now)))
     except Throttled:
         raise

@@ -59,6 +59,19 @@ def test_development_key_among_fallbacks_is_a_check_error(settings):
     assert ids(secret_key_check()) == ["arena.E002"]
 
 
+def test_throttle_settings_are_checked(settings):
+    from arena.security.checks import throttle_cache_check, throttle_settings_check
+
+    settings.TRUSTED_PROXY_HEADER = "X-Real-IP"  # as the proxy spells it, not as Django does
+    settings.AUTH_THROTTLE_FAILURES = 0
+    assert sorted(ids(throttle_settings_check())) == ["arena.E003", "arena.E004"]
+    settings.TRUSTED_PROXY_HEADER = "HTTP_X_REAL_IP"
+    settings.AUTH_THROTTLE_FAILURES = 10
+    assert throttle_settings_check() == []
+    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+    assert ids(throttle_cache_check()) == ["arena.W001"]  # each process would count on its own
+
+
 def test_fallbacks_come_from_the_environment():
     env = {**os.environ, "SECRET_KEY_FALLBACKS": f"{OLD_KEY}, other-old-key"}
     out = subprocess.run(

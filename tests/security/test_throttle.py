@@ -132,6 +132,14 @@ def test_the_trusted_proxy_header_is_honoured(api_client, people, limits, settin
     assert token(api_client, "bob", "pw-bob-1", "198.51.100.77").status_code == 200
 
 
+def test_api_and_pages_share_the_counts(api_client, client, people, limits):
+    for _ in range(2):
+        assert token(api_client, "alice", "wrong", "192.0.2.90").status_code == 401
+    assert client.post("/login/", {"username": "alice", "password": "wrong"}, REMOTE_ADDR="192.0.2.91").status_code == 200
+    assert client.post("/login/", {"username": "alice", "password": "pw-alice-1"},
+                       REMOTE_ADDR="192.0.2.92").status_code == 429
+
+
 def test_client_address(rf, settings):
     request = rf.get("/", REMOTE_ADDR="192.0.2.1", HTTP_X_FORWARDED_FOR="10.0.0.1", HTTP_X_REAL_IP="10.0.0.2")
     assert client_address(request) == "192.0.2.1"
