@@ -233,6 +233,9 @@ AUTH_THROTTLE_WINDOW = env_int("AUTH_THROTTLE_WINDOW", 60)
 # The request.META key of a header holding the client's address, set by a reverse
 # proxy on every request (e.g. HTTP_X_REAL_IP). Empty: REMOTE_ADDR, never a header.
 TRUSTED_PROXY_HEADER = env_str("TRUSTED_PROXY_HEADER", "")
+# The proxies whose TRUSTED_PROXY_HEADER is believed (addresses or networks): a
+# request from anywhere else (one that bypassed the proxy) counts by REMOTE_ADDR.
+TRUSTED_PROXY_ADDRESSES = env_list("TRUSTED_PROXY_ADDRESSES", "127.0.0.1,::1")
 # The throttle's counts: in Redis, shared by every web process, when REDIS_URL is
 # set; else in each process's memory. Short timeouts: sign-in never hangs on it.
 if REDIS_URL:

@@ -1,6 +1,7 @@
 """System checks for the security settings (run by every management command)."""
 from __future__ import annotations
 
+import ipaddress
 import re
 
 from django.conf import settings
@@ -33,6 +34,12 @@ def throttle_settings_check(app_configs=None, **kwargs) -> list[checks.CheckMess
                 "HTTP_X_FORWARDED_PROTO for X-Forwarded-Proto.",
                 id="arena.E004",
             ))
+    for entry in settings.TRUSTED_PROXY_ADDRESSES:
+        try:
+            ipaddress.ip_network(entry, strict=False)
+        except ValueError:
+            found.append(checks.Error(f"TRUSTED_PROXY_ADDRESSES has {entry!r}, which is no address or network.",
+                                      hint="Use addresses or networks, e.g. 127.0.0.1,10.0.0.0/8.", id="arena.E005"))
     return found
 
 

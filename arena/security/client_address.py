@@ -3,10 +3,12 @@
 REMOTE_ADDR is the peer of the TCP connection: it cannot be forged, but behind a
 reverse proxy it is the proxy's address. Only a header named by the
 TRUSTED_PROXY_HEADER setting (a `request.META` key such as ``HTTP_X_REAL_IP``,
-off by default) replaces it, and only when the proxy overwrites that header on
-every request: a header a client can send (any X-Forwarded-For the proxy merely
-passes on) would let each request pick a new address, and with it a new
-throttling budget.
+off by default) replaces it, only on requests whose REMOTE_ADDR is one of
+TRUSTED_PROXY_ADDRESSES (the proxy: loopback by default), and only when the proxy
+overwrites that header on every request. A header a client can send (any
+X-Forwarded-For the proxy merely passes on, or any header at all on a connection
+that bypasses the proxy) would let each request pick a new address, and with it a
+new throttling budget.
 """
 from __future__ import annotations
 
@@ -23,17 +25,30 @@ def client_address(request: HttpRequest) -> str:
     trusted proxy appended. A missing or unparsable value falls back to
     REMOTE_ADDR (a request that did not come through the proxy).
     """
+    peer = str(request.META.get("REMOTE_ADDR") or "")
     header = getattr(settings, "TRUSTED_PROXY_HEADER", "")
-    if header:
+    if header and _is_trusted_proxy(peer):
         value = str(request.META.get(header, "")).split(",")[-1].strip()
-        if _is_ip(value):
+        if _ip(value) is not None:
             return value
-    return str(request.META.get("REMOTE_ADDR") or "")
+    return peer
 
 
-def _is_ip(value: str) -> bool:
-    try:
-        ipaddress.ip_address(value)
-    except ValueError:
+def _is_trusted_proxy(peer: str) -> bool:
+    ip = _ip(peer)
+    if ip is None:
         return False
-    return True
+    for entry in getattr(settings, "TRUSTED_PROXY_ADDRESSES", []):
+        try:
+            if ip in ipaddress.ip_network(entry, strict=False):
+                return True
+        except (ValueError, TypeError):
+            continue
+    return False
+
+
+def _ip(value: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    try:
+        return ipaddress.ip_address(value)
+    except ValueError:
+        return None

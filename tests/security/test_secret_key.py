@@ -64,9 +64,11 @@ def test_throttle_settings_are_checked(settings):
 
     settings.TRUSTED_PROXY_HEADER = "X-Real-IP"  # as the proxy spells it, not as Django does
     settings.AUTH_THROTTLE_FAILURES = 0
-    assert sorted(ids(throttle_settings_check())) == ["arena.E003", "arena.E004"]
+    settings.TRUSTED_PROXY_ADDRESSES = ["10.0.0.0/8", "proxy.example"]
+    assert sorted(ids(throttle_settings_check())) == ["arena.E003", "arena.E004", "arena.E005"]
     settings.TRUSTED_PROXY_HEADER = "HTTP_X_REAL_IP"
     settings.AUTH_THROTTLE_FAILURES = 10
+    settings.TRUSTED_PROXY_ADDRESSES = ["10.0.0.0/8", "::1"]
     assert throttle_settings_check() == []
     settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
     assert ids(throttle_cache_check()) == ["arena.W001"]  # each process would count on its own

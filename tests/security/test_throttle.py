@@ -128,8 +128,11 @@ def test_the_trusted_proxy_header_is_honoured(api_client, people, limits, settin
     # Another client behind the same proxy is not blocked; X-Forwarded-For still means nothing.
     assert token(api_client, "alice", "pw-alice-1", proxy, HTTP_X_REAL_IP="203.0.113.10",
                  HTTP_X_FORWARDED_FOR="203.0.113.9").status_code == 200
-    # A request that did not come through the proxy (no header) counts by its own address.
+    # A request that did not come through the proxy counts by its own address, whatever it claims.
     assert token(api_client, "bob", "pw-bob-1", "198.51.100.77").status_code == 200
+    for name in ("m1", "m2", "m3"):
+        assert token(api_client, name, "wrong", "198.51.100.78", HTTP_X_REAL_IP=f"10.9.9.{name[-1]}").status_code == 401
+    assert_throttled(token(api_client, "m4", "wrong", "198.51.100.78", HTTP_X_REAL_IP="10.9.9.4"))
 
 
 def test_api_and_pages_share_the_counts(api_client, client, people, limits):
@@ -141,10 +144,16 @@ def test_api_and_pages_share_the_counts(api_client, client, people, limits):
 
 
 def test_client_address(rf, settings):
-    request = rf.get("/", REMOTE_ADDR="192.0.2.1", HTTP_X_FORWARDED_FOR="10.0.0.1", HTTP_X_REAL_IP="10.0.0.2")
-    assert client_address(request) == "192.0.2.1"
+    request = rf.get("/", REMOTE_ADDR="127.0.0.1", HTTP_X_FORWARDED_FOR="10.0.0.1", HTTP_X_REAL_IP="10.0.0.2")
+    assert client_address(request) == "127.0.0.1"
     settings.TRUSTED_PROXY_HEADER = "HTTP_X_REAL_IP"
     assert client_address(request) == "10.0.0.2"
+    # Not from the proxy (it went around it): its header means nothing.
+    around = rf.get("/", REMOTE_ADDR="192.0.2.1", HTTP_X_REAL_IP="10.0.0.2")
+    assert client_address(around) == "192.0.2.1"
+    settings.TRUSTED_PROXY_ADDRESSES = ["192.0.2.0/24"]
+    assert client_address(around) == "10.0.0.2"
+    settings.TRUSTED_PROXY_ADDRESSES = ["127.0.0.1"]
     settings.TRUSTED_PROXY_HEADER = "HTTP_X_FORWARDED_FOR"  # the entry the proxy appended: the last
     assert client_address(rf.get("/", REMOTE_ADDR="127.0.0.1", HTTP_X_FORWARDED_FOR="6.6.6.6, 10.0.0.3")) == "10.0.0.3"
     assert client_address(rf.get("/", REMOTE_ADDR="127.0.0.1", HTTP_X_FORWARDED_FOR="not-an-ip")) == "127.0.0.1"
