@@ -70,6 +70,7 @@ INSTALLED_APPS = [
     "arena.lobby",
     "arena.notifications",
     "arena.web",
+    "arena.demo",  # demo users and `manage.py demo`: this site only
 ]
 
 MIDDLEWARE = [

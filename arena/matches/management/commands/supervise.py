@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import time
 
-from django.conf import settings
+from arena.conf import settings
 from django.core.management.base import BaseCommand
 from django.db import close_old_connections
 
