@@ -41,9 +41,21 @@ def error_line(code: str, detail: str) -> str:
     return f"Error: {code} {detail}\n"
 
 
+UserKey = int | str
+
+
+def user_key(pk: object) -> UserKey:
+    """A user's primary key as it travels (game tokens, fork requests, events).
+
+    Integer keys stay integers (the wire contract of every existing client);
+    any other key (a UUID, a string) travels as its string, so it survives JSON
+    and compares equal however it was read back."""
+    return pk if isinstance(pk, int) and not isinstance(pk, bool) else str(pk)
+
+
 @dataclass(frozen=True)
 class Seat:
-    user_id: int
+    user_id: UserKey
     username: str
     side: str
 
@@ -54,7 +66,7 @@ class MatchInfo:
     points_to_win: int
     seats: tuple[Seat, ...]
 
-    def seat_of(self, user_id: int | None) -> Seat | None:
+    def seat_of(self, user_id: UserKey | None) -> Seat | None:
         return next((s for s in self.seats if s.user_id == user_id), None)
 
     def public(self) -> dict[str, Any]:
@@ -72,5 +84,5 @@ class MatchInfo:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> MatchInfo:
         """The inverse of `as_dict`; ValueError/TypeError/KeyError on anything else."""
-        seats = tuple(Seat(int(user_id), str(username), str(side)) for user_id, username, side in data["seats"])
+        seats = tuple(Seat(user_key(user_id), str(username), str(side)) for user_id, username, side in data["seats"])
         return cls(id=str(data["id"]), points_to_win=int(data["points_to_win"]), seats=seats)

@@ -49,7 +49,7 @@ def serve(match_id: str, info: MatchInfo | None = None) -> int:
     The warm launcher hands over the match it already read (`info`), so a forked
     child reaches its port without touching the database; a plain launch reads it.
     """
-    from django.conf import settings
+    from arena.conf import settings
     from django.db import connections
 
     from arena.gameserver.ports import NoFreePort, bind_first_free
@@ -84,7 +84,7 @@ async def _serve(info, sock) -> None:
     from arena.gameserver.session import GameSession, GameSettings
     from arena.gameserver.store import MatchStore
 
-    from django.conf import settings
+    from arena.conf import settings
 
     store = MatchStore(info.id, retry_for=settings.GAME_RESULT_RETRY_FOR)
     session = GameSession(info, store, GameSettings.from_django())

@@ -48,7 +48,7 @@ class GameSettings:
 
     @classmethod
     def from_django(cls) -> GameSettings:
-        from django.conf import settings as s
+        from arena.conf import settings as s
 
         origins = s.GAME_CORS_ORIGINS
         return cls(

@@ -12,11 +12,12 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from asgiref.sync import sync_to_async
+from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.db import DatabaseError, InterfaceError, OperationalError, connection
 from django.utils import timezone
 
-from arena.gameserver.contract import MatchInfo, Seat
+from arena.gameserver.contract import MatchInfo, Seat, user_key
 from arena.matches import services
 from arena.matches.models import MatchPlayer
 from arena.matches.spool import spool_write
@@ -38,7 +39,7 @@ def load_match(match_id: str) -> MatchInfo:
         rows = list(
             MatchPlayer.objects.filter(match_id=match_id)
             .order_by("seat")
-            .values_list("match__status", "match__points_to_win", "user_id", "user__username", "side")
+            .values_list("match__status", "match__points_to_win", "user_id", f"user__{get_user_model().USERNAME_FIELD}", "side")
         )
     except (ValueError, ValidationError) as error:  # not a UUID
         raise MatchNotLaunchable(f"match {match_id} not found ({error.__class__.__name__})") from None
@@ -49,7 +50,7 @@ def load_match(match_id: str) -> MatchInfo:
     status, points_to_win = rows[0][0], rows[0][1]
     if status not in LAUNCHABLE:
         raise MatchNotLaunchable(f"match {match_id} is {status}")
-    seats = tuple(Seat(user_id, username, side) for _, _, user_id, username, side in rows)
+    seats = tuple(Seat(user_key(user_id), username, side) for _, _, user_id, username, side in rows)
     return MatchInfo(id=str(match_id), points_to_win=points_to_win, seats=seats)
 
 

@@ -546,7 +546,7 @@ def main(argv: list[str]) -> int:
         print(error, file=sys.stderr)
         control.sendall(json.dumps({"error": error.code, "detail": str(error)}).encode())
         return EXIT_INSECURE_SETTINGS
-    from django.conf import settings
+    from arena.conf import settings
 
     return Zygote(control, initial_signals, spares=settings.GAME_ZYGOTE_SPARES).run()
 

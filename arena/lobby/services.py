@@ -9,7 +9,7 @@ import logging
 import subprocess
 import sys
 
-from django.conf import settings
+from arena.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser, Group
 from django.db import transaction
@@ -38,7 +38,8 @@ def lobby_challenge(*, user: AbstractBaseUser, opponent: str, points_to_win: int
         raise InvalidRequest("Name the user to challenge.")
     if opponent == user.get_username():
         raise InvalidRequest("You cannot challenge yourself.")
-    if not get_user_model().objects.filter(username=opponent, is_active=True).exists():
+    User = get_user_model()
+    if not User.objects.filter(**{User.USERNAME_FIELD: opponent, "is_active": True}).exists():
         raise UnknownPlayer(f"No user {opponent!r}.")
     _ensure_free(user)
     QuickPlayEntry.objects.filter(user=user).delete()
@@ -104,10 +105,10 @@ def _free_bot() -> AbstractBaseUser:
     base = settings.GAME_BOT_USERNAME
     n = group.user_set.count() + 1
     name = base if n == 1 else f"{base}-{n}"
-    while User.objects.filter(username=name).exists():
+    while User.objects.filter(**{User.USERNAME_FIELD: name}).exists():
         n += 1
         name = f"{base}-{n}"
-    bot = User.objects.create_user(name)  # no usable password: it only plays
+    bot = User.objects.create_user(**{User.USERNAME_FIELD: name})  # no usable password: it only plays
     group.user_set.add(bot)
     return bot
 

@@ -2,10 +2,14 @@
 from __future__ import annotations
 
 from django.contrib import admin, messages
+from django.contrib.auth import get_user_model
 
 from arena.matches import services
 from arena.matches.models import Match, MatchPlayer
 from arena.matches.states import LIVE_STATUSES
+
+
+LOGIN = get_user_model().USERNAME_FIELD  # the users' login field, whatever the user model
 
 
 class MatchPlayerInline(admin.TabularInline):
@@ -23,7 +27,7 @@ class MatchPlayerInline(admin.TabularInline):
 class MatchAdmin(admin.ModelAdmin):
     list_display = ("id", "status", "players_list", "winner", "host", "port", "created_at", "finished_at")
     list_filter = ("status",)
-    search_fields = ("id", "players__user__username")
+    search_fields = ("id", f"players__user__{LOGIN}")
     readonly_fields = [f.name for f in Match._meta.fields]
     inlines = [MatchPlayerInline]
     actions = ["cancel_matches"]
@@ -33,7 +37,7 @@ class MatchAdmin(admin.ModelAdmin):
 
     @admin.display(description="players")
     def players_list(self, match: Match) -> str:
-        return " vs ".join(p.user.username for p in match.players.all())
+        return " vs ".join(p.user.get_username() for p in match.players.all())
 
     def has_add_permission(self, request) -> bool:
         return False  # matches are created through the API or the lobby, which launch them
@@ -41,7 +45,7 @@ class MatchAdmin(admin.ModelAdmin):
     @admin.action(description="Cancel the selected live matches")
     def cancel_matches(self, request, queryset) -> None:
         done = sum(
-            services.match_cancel(m.pk, reason=f"cancelled by {request.user.username}")
+            services.match_cancel(m.pk, reason=f"cancelled by {request.user.get_username()}")
             for m in queryset.filter(status__in=LIVE_STATUSES)
         )
         self.message_user(request, f"Cancelled {done} match(es).", messages.SUCCESS)
@@ -51,5 +55,5 @@ class MatchAdmin(admin.ModelAdmin):
 class MatchPlayerAdmin(admin.ModelAdmin):
     list_display = ("match", "user", "side", "score", "live")
     list_filter = ("side", "live")
-    search_fields = ("user__username", "match__id")
+    search_fields = (f"user__{LOGIN}", "match__id")
     readonly_fields = ("match", "user", "side", "seat", "score", "live")

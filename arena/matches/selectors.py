@@ -30,7 +30,7 @@ def match_live_for_user(user: AbstractBaseUser) -> Match | None:
     return match_get(seat) if seat else None
 
 
-def users_in_live_matches() -> set[int]:
+def users_in_live_matches() -> set:
     return set(MatchPlayer.objects.filter(live=True).values_list("user_id", flat=True))
 
 
@@ -43,7 +43,7 @@ def matches_recent(limit: int = 20) -> list[Match]:
     return list(_with_players(qs)[:limit])
 
 
-def match_seat(match: Match, user_id: int) -> MatchPlayer | None:
+def match_seat(match: Match, user_id: object) -> MatchPlayer | None:
     return next((p for p in match.players.all() if p.user_id == user_id), None)
 
 

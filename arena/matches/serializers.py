@@ -30,11 +30,11 @@ def match_representation(match: Match) -> dict:
         "host": match.host or None,
         "port": match.port,
         "players": [
-            {"username": p.user.username, "side": p.side, "score": p.score} for p in match.players.all()
+            {"username": p.user.get_username(), "side": p.side, "score": p.score} for p in match.players.all()
         ],
         "points_to_win": match.points_to_win,
         "score": match_score(match),
-        "winner": match.winner.username if match.winner else None,
+        "winner": match.winner.get_username() if match.winner else None,
         "finish_reason": match.finish_reason or None,
         "created_at": _iso(match.created_at),
         "started_at": _iso(match.started_at),

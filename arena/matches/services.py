@@ -15,13 +15,13 @@ from collections.abc import Sequence
 from datetime import datetime
 from uuid import UUID
 
-from django.conf import settings
+from arena.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from arena.gameserver.contract import MatchInfo, Seat
+from arena.gameserver.contract import MatchInfo, Seat, user_key
 from arena.matches import selectors
 from arena.matches.errors import IdConflict, InvalidRequest, LaunchFailed, PlayerBusy, UnknownPlayer
 from arena.matches.launcher import LaunchError, get_launcher
@@ -58,7 +58,7 @@ def match_create(
     match, created = _match_insert(users, points_to_win, match_id, created_by)
     if not created:
         return _match_await_launch(match), False
-    seats = tuple(Seat(user.pk, user.get_username(), side_of_seat(seat)) for seat, user in enumerate(users))
+    seats = tuple(Seat(user_key(user.pk), user.get_username(), side_of_seat(seat)) for seat, user in enumerate(users))
     return match_launch(MatchInfo(id=str(match.id), points_to_win=points_to_win, seats=seats)), True
 
 
@@ -94,7 +94,9 @@ def _players_for(usernames: Sequence[str], points_to_win: int) -> list[AbstractB
         raise InvalidRequest("A player cannot face themselves.")
     if points_to_win not in POINTS_TO_WIN_RANGE:
         raise InvalidRequest("points_to_win must be between 1 and 21.")
-    found = {u.username: u for u in get_user_model().objects.filter(username__in=usernames, is_active=True)}
+    User = get_user_model()  # logins are values of its USERNAME_FIELD, whatever that field is
+    lookup = {f"{User.USERNAME_FIELD}__in": usernames, "is_active": True}
+    found = {u.get_username(): u for u in User.objects.filter(**lookup)}
     missing = [name for name in usernames if name not in found]
     if missing:
         raise UnknownPlayer(f"Unknown player(s): {', '.join(missing)}.")
@@ -115,13 +117,13 @@ def _match_insert(
                     MatchPlayer(match=match, user=user, side=side_of_seat(seat), seat=seat)
                     for seat, user in enumerate(users)
                 )
-            logger.info("match %s created for %s", match.id, ", ".join(u.username for u in users))
+            logger.info("match %s created for %s", match.id, ", ".join(u.get_username() for u in users))
             return match, True
         except IntegrityError:
             existing = Match.objects.filter(pk=match_id).first()
             if existing is None:
                 busy = list(
-                    MatchPlayer.objects.filter(user__in=users, live=True).values_list("user__username", flat=True)
+                    MatchPlayer.objects.filter(user__in=users, live=True).values_list(f"user__{get_user_model().USERNAME_FIELD}", flat=True)
                 )
                 raise PlayerBusy(f"Already in a live match: {', '.join(busy) or 'a player'}.") from None
     existing = selectors.match_get(existing.pk)

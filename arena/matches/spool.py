@@ -15,7 +15,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from django.conf import settings
+from arena.conf import settings
 
 logger = logging.getLogger("arena.spool")
 

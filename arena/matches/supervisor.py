@@ -12,7 +12,7 @@ import logging
 from datetime import timedelta
 from uuid import UUID
 
-from django.conf import settings
+from arena.conf import settings
 from django.db.models import Q
 from django.utils import timezone
 

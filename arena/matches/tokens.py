@@ -13,7 +13,8 @@ from __future__ import annotations
 import time
 from uuid import UUID
 
-from django.conf import settings
+from arena.conf import settings
+from arena.gameserver.contract import UserKey, user_key
 from django.core import signing
 
 _SALT = "arena.matches.game-token"
@@ -30,14 +31,14 @@ class _Signer(signing.TimestampSigner):
         return signing.b62_encode(int(time.time() if self.issued_at is None else self.issued_at))
 
 
-def game_token_issue(*, user_id: int, match_id: UUID | str, issued_at: float | None = None) -> str:
+def game_token_issue(*, user_id: object, match_id: UUID | str, issued_at: float | None = None) -> str:
     """A token for `user_id` in `match_id`, stamped now (or at `issued_at`, a Unix
     time: tools and tests make an already expired token this way, without waiting)."""
-    return _Signer(issued_at=issued_at).sign_object({"u": user_id, "m": str(match_id)}, compress=False)
+    return _Signer(issued_at=issued_at).sign_object({"u": user_key(user_id), "m": str(match_id)}, compress=False)
 
 
-def game_token_user_id(token: object, *, match_id: UUID | str) -> int | None:
-    """The user a token speaks for in this match, or None.
+def game_token_user_id(token: object, *, match_id: UUID | str) -> UserKey | None:
+    """The user a token speaks for in this match (`user_key` of their primary key), or None.
 
     Only the match check is done here; whether that user plays the match is the
     caller's business (it has the list of players).
@@ -51,10 +52,15 @@ def game_token_user_id(token: object, *, match_id: UUID | str) -> int | None:
     if not isinstance(data, dict) or data.get("m") != str(match_id):
         return None
     user_id = data.get("u")
-    return user_id if isinstance(user_id, int) else None
+    return user_id if isinstance(user_id, (int, str)) and not isinstance(user_id, bool) else None
 
 
-def _api_token_user_id(key: str) -> int | None:
+def _api_token_user_id(key: str) -> UserKey | None:
+    from django.apps import apps
+
+    if not apps.is_installed("rest_framework.authtoken"):  # a host with its own token scheme
+        return None
     from rest_framework.authtoken.models import Token
 
-    return Token.objects.filter(key=key, user__is_active=True).values_list("user_id", flat=True).first()
+    pk = Token.objects.filter(key=key, user__is_active=True).values_list("user_id", flat=True).first()
+    return None if pk is None else user_key(pk)

@@ -47,6 +47,8 @@ from django.conf import settings
 from django.db import connections, transaction
 from django.utils import timezone
 
+from arena.conf import settings as arena_settings
+from arena.gameserver.contract import user_key
 from arena.notifications.events import Notification
 
 logger = logging.getLogger("arena.notifications")
@@ -54,19 +56,9 @@ logger = logging.getLogger("arena.notifications")
 IN_MEMORY_LAYER = "channels.layers.InMemoryChannelLayer"
 BACKENDS = ("auto", "layer", "outbox", "none")
 
-DEFAULTS = {
-    "NOTIFICATIONS_BACKEND": "auto",
-    "NOTIFICATIONS_PUBLISH_TIMEOUT": 1.0,  # s, a producer's wait for the layer
-    "NOTIFICATIONS_RELAY_INTERVAL": 0.25,  # s, outbox polling period
-    "NOTIFICATIONS_OUTBOX_GRACE": 5.0,  # s, how long a relay looks back for late commits
-    "NOTIFICATIONS_OUTBOX_RETENTION": 600.0,  # s, rows older than this are deleted
-    "NOTIFICATIONS_REPLAY_RECENT": 60.0,  # s, an ended match is replayed this long on connect
-    "NOTIFICATIONS_MAX_WATCHED": 20,  # matches one connection may watch
-}
-
-
 def setting(name: str) -> Any:
-    return getattr(settings, name, DEFAULTS[name])
+    """A notification setting, with its default (`arena.conf.DEFAULTS`)."""
+    return getattr(arena_settings, name)
 
 
 def layer_is_shared(alias: str = "default") -> bool:
@@ -305,7 +297,7 @@ class OutboxRelay:
             .values_list("id", "match_id", "payload", "user_ids", "created_at")[: self.BATCH]
         )
         fresh = [
-            Notification(match_id=str(match_id), event=payload, user_ids=tuple(int(u) for u in user_ids))
+            Notification(match_id=str(match_id), event=payload, user_ids=tuple(user_key(u) for u in user_ids))
             for row_id, match_id, payload, user_ids, _ in rows
             if row_id not in self.seen
         ]

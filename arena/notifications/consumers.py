@@ -29,6 +29,7 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.utils import timezone
 
+from arena.gameserver.contract import UserKey, user_key
 from arena.matches import selectors
 from arena.matches.errors import NotFound
 from arena.matches.models import Match, MatchPlayer
@@ -71,12 +72,12 @@ class NotificationConsumer(AsyncJsonWebsocketConsumer):
             await self.notifier.attach()
             self.attached = True
         except Exception as error:  # noqa: BLE001 - the layer (Redis) is unreachable
-            logger.warning("notification socket of %s refused: %s", user.username, error)
+            logger.warning("notification socket of %s refused: %s", user.get_username(), error)
             await self.accept()
             await self.close(code=CLOSE_UNAVAILABLE)
             return
         await self.accept()
-        await self.send_json({"type": "hello", "user": user.username})
+        await self.send_json({"type": "hello", "user": user.get_username()})
         for match, event in await database_sync_to_async(self._user_state)():
             await self._send_event(event, match_players(match), replay=True)
 
@@ -183,12 +184,12 @@ class NotificationConsumer(AsyncJsonWebsocketConsumer):
     # --- from the channel layer -----------------------------------------------------
 
     async def notify(self, message: dict[str, Any]) -> None:
-        players = [int(uid) for uid in message.get("user_ids", ())]
-        if message.get("audience") == events.PUBLIC and self.user.pk in players:
+        players = [user_key(uid) for uid in message.get("user_ids", ())]
+        if message.get("audience") == events.PUBLIC and user_key(self.user.pk) in players:
             return  # a player watching their own match: their own copy comes (or came) with a token
         await self._send_event(message["event"], players)
 
-    async def _send_event(self, event: dict[str, Any], players: list[int], *, replay: bool = False) -> None:
+    async def _send_event(self, event: dict[str, Any], players: list[UserKey], *, replay: bool = False) -> None:
         """Send one event unless this socket already told something newer about its match."""
         match_id = event["match"]["id"]
         rank, last = events.RANK.get(event["type"], 0), self.ranks.get(match_id, 0)
@@ -199,15 +200,15 @@ class NotificationConsumer(AsyncJsonWebsocketConsumer):
         while len(self.ranks) > REMEMBERED_MATCHES:
             self.ranks.popitem(last=False)
         out = dict(event)
-        if event["type"] == events.READY and self.user.pk in players and event["match"]["status"] in LIVE_STATUSES:
+        if event["type"] == events.READY and user_key(self.user.pk) in players and event["match"]["status"] in LIVE_STATUSES:
             out["token"] = game_token_issue(user_id=self.user.pk, match_id=match_id)
         if replay:
             out["replay"] = True
         await self.send_json(out)
 
 
-def match_players(match: Match) -> list[int]:
-    return [p.user_id for p in match.players.all()]
+def match_players(match: Match) -> list[UserKey]:
+    return [user_key(p.user_id) for p in match.players.all()]
 
 
 def _uuid(value: Any) -> str | None:

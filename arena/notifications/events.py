@@ -16,6 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from arena.gameserver.contract import UserKey, user_key
 from arena.matches.models import Match
 from arena.matches.selectors import match_score
 from arena.matches.states import MatchStatus
@@ -42,9 +43,9 @@ PLAYERS = "players"  # audience of a user group: may add the receiver's game tok
 PUBLIC = "public"  # audience of a match group (spectators)
 
 
-def user_group(user_id: int) -> str:
+def user_group(user_id: object) -> str:
     """The group of every connection of one user (all their tabs and scripts)."""
-    return USER_GROUP.format(int(user_id))
+    return USER_GROUP.format(user_key(user_id))
 
 
 def match_group(match_id: Any) -> str:
@@ -58,7 +59,7 @@ class Notification:
 
     match_id: str
     event: dict[str, Any]
-    user_ids: tuple[int, ...]
+    user_ids: tuple[UserKey, ...]
 
     @property
     def type(self) -> str:
@@ -80,7 +81,7 @@ class Notification:
 
 def notification(match: Match, event: dict[str, Any]) -> Notification:
     return Notification(
-        match_id=str(match.id), event=event, user_ids=tuple(p.user_id for p in match.players.all())
+        match_id=str(match.id), event=event, user_ids=tuple(user_key(p.user_id) for p in match.players.all())
     )
 
 
@@ -95,7 +96,7 @@ def match_public(match: Match) -> dict[str, Any]:
     return {
         "id": str(match.id),
         "status": match.status,
-        "players": [{"username": p.user.username, "side": p.side} for p in match.players.all()],
+        "players": [{"username": p.user.get_username(), "side": p.side} for p in match.players.all()],
         "points_to_win": match.points_to_win,
     }
 
@@ -127,7 +128,7 @@ def _ended(kind: str, match: Match) -> dict[str, Any]:
     return {
         "type": kind,
         "match": match_public(match),
-        "winner": match.winner.username if match.winner_id and match.winner else None,
+        "winner": match.winner.get_username() if match.winner_id and match.winner else None,
         "score": match_score(match),
         "reason": match.finish_reason or None,
         "finished_at": _iso(match.finished_at),

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from functools import cache
 from typing import TYPE_CHECKING, Protocol
 
-from django.conf import settings
+from arena.conf import settings
 from django.utils.module_loading import import_string
 
 if TYPE_CHECKING:

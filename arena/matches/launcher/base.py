@@ -9,7 +9,7 @@ import sys
 import time
 from pathlib import Path
 
-from django.conf import settings
+from arena.conf import settings
 from django.db import connection
 
 import logging

@@ -7,7 +7,7 @@ import threading
 import time
 from typing import TYPE_CHECKING
 
-from django.conf import settings
+from arena.conf import settings
 
 from arena.matches.launcher import LaunchError, LaunchResult
 from arena.matches.launcher.base import (

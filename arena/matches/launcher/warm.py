@@ -38,7 +38,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from django.conf import settings
+from arena.conf import settings
 
 from arena.matches.launcher import LaunchError, LaunchResult
 from arena.matches.launcher.base import (

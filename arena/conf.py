@@ -1,0 +1,95 @@
+"""Arena's settings with their defaults, for any host project.
+
+A project that installs Arena sets in its own settings.py only what it wants to
+change: every Arena setting read through `arena.conf.settings` falls back to the
+default below when the project does not define it. Reads go to
+`django.conf.settings` each time, so `override_settings` and tests that patch
+settings keep working. The demo site (`arena.settings`) fills the same names from
+`GAME_*` environment variables.
+
+Usage, where a module used to import Django's settings:
+
+    from arena.conf import settings
+
+Nothing is written to Django's settings object: a host sees its settings as it
+wrote them.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings as django_settings
+
+
+def _var_dir() -> Path:
+    """Where Arena keeps its files when the project does not say: `var/` beside
+    the project (BASE_DIR, which `startproject` defines), else the working directory."""
+    return Path(getattr(django_settings, "BASE_DIR", None) or Path.cwd()) / "var"
+
+
+# name -> default value, or a callable computing it (for defaults that depend on
+# another setting).
+DEFAULTS: dict[str, Any] = {
+    # Django's own convention (startproject defines it): the directory processes
+    # Arena starts (game servers, zygote, supervisor) run in.
+    "BASE_DIR": Path.cwd,
+    # game servers
+    "GAME_SERVER_MIN_PORT": 25000,
+    "GAME_SERVER_MAX_PORT": 25999,
+    "GAME_SERVER_HOST": "127.0.0.1",
+    "GAME_SERVER_BIND": "127.0.0.1",
+    "GAME_SERVER_LAUNCH_TIMEOUT": 10.0,
+    "GAME_SERVER_LAUNCHER": "warm",
+    "GAME_ZYGOTE_SPARES": 2,
+    "GAME_SERVER_LOG_DIR": lambda: _var_dir() / "log" / "gameserver",
+    "GAME_PLAYER_CONNECT_TIMEOUT": 60.0,
+    "GAME_COUNTDOWN": 3.0,
+    "GAME_TICK_RATE": 60,
+    "GAME_SNAPSHOT_RATE": 30,
+    "GAME_DIRECT_BROADCAST": True,
+    "GAME_TOKEN_MAX_AGE": 1800,
+    "GAME_RECONNECT_GRACE": 15.0,
+    "GAME_MAX_SPECTATORS": 1000,
+    "GAME_MAX_DURATION": 900.0,
+    "GAME_HEARTBEAT_INTERVAL": 3.0,
+    "GAME_HEARTBEAT_TIMEOUT": 15.0,
+    "GAME_RESULT_RETRY_FOR": 30.0,
+    "GAME_SPOOL_DIR": lambda: _var_dir() / "spool",
+    "GAME_CORS_ORIGINS": ["http://127.0.0.1:8000", "http://localhost:8000"],
+    "GAME_BOT_USERNAME": "bot",
+    # notifications (arena.notifications, when installed)
+    "NOTIFICATIONS_BACKEND": "auto",
+    "NOTIFICATIONS_PUBLISH_TIMEOUT": 1.0,  # s, a producer's wait for the layer
+    "NOTIFICATIONS_RELAY_INTERVAL": 0.25,  # s, outbox polling period
+    "NOTIFICATIONS_OUTBOX_GRACE": 5.0,  # s, how long a relay looks back for late commits
+    "NOTIFICATIONS_OUTBOX_RETENTION": 600.0,  # s, rows older than this are deleted
+    "NOTIFICATIONS_REPLAY_RECENT": 60.0,  # s, an ended match is replayed this long on connect
+    "NOTIFICATIONS_MAX_WATCHED": 20,  # matches one connection may watch
+    # the host's push channel (arena.matches.events)
+    "ARENA_MATCH_EVENT_RECEIVERS": None,  # None: Arena's notification channel when installed
+    "ARENA_WEBHOOK_URL": "",
+    "ARENA_WEBHOOK_SECRET": "",
+    "ARENA_WEBHOOK_TIMEOUT": 5.0,  # s, one delivery attempt
+    "ARENA_WEBHOOK_MAX_ATTEMPTS": 12,  # then the delivery is given up (and logged)
+    # the API's authentication and permissions (arena.matches.api)
+    "ARENA_API_AUTHENTICATION_CLASSES": None,  # None: REST_FRAMEWORK's DEFAULT_AUTHENTICATION_CLASSES
+    "ARENA_API_PERMISSION_CLASSES": None,  # None: authenticated users
+    "ARENA_CREATE_MATCH_PERMISSION_CLASSES": ["arena.matches.api.CanCreateMatch"],
+}
+
+
+class ArenaSettings:
+    """Django's settings, with Arena's defaults for the names Arena owns."""
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return getattr(django_settings, name)
+        except AttributeError:
+            if name not in DEFAULTS:
+                raise
+        default = DEFAULTS[name]
+        return default() if callable(default) else default
+
+
+settings = ArenaSettings()
