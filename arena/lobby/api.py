@@ -5,11 +5,10 @@ from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.views import APIView
 
 from arena.lobby import services
 from arena.matches import selectors
-from arena.matches.api import ERROR, MATCH, validated
+from arena.matches.api import ERROR, MATCH, ArenaAPIView, validated
 from arena.matches.serializers import match_representation
 
 
@@ -26,7 +25,7 @@ def _body(request: Request) -> dict:
     return request.data if request.data else {}
 
 
-class LobbyView(APIView):
+class LobbyView(ArenaAPIView):
     @extend_schema(
         responses=inline_serializer(
             "Lobby",
@@ -52,7 +51,7 @@ class LobbyView(APIView):
         )
 
 
-class ChallengeView(APIView):
+class ChallengeView(ArenaAPIView):
     @extend_schema(request=ChallengeInput, responses={201: MATCH, 400: ERROR, 409: ERROR, 503: ERROR})
     def post(self, request: Request) -> Response:
         data = validated(ChallengeInput, _body(request))
@@ -62,7 +61,7 @@ class ChallengeView(APIView):
         return Response(match_representation(match), status=status.HTTP_201_CREATED)
 
 
-class QuickPlayView(APIView):
+class QuickPlayView(ArenaAPIView):
     @extend_schema(request=PlayInput, responses={201: MATCH, 202: ERROR, 409: ERROR, 503: ERROR})
     def post(self, request: Request) -> Response:
         data = validated(PlayInput, _body(request))
@@ -77,7 +76,7 @@ class QuickPlayView(APIView):
         return Response({"queued": False})
 
 
-class BotView(APIView):
+class BotView(ArenaAPIView):
     @extend_schema(request=PlayInput, responses={201: MATCH, 409: ERROR, 503: ERROR})
     def post(self, request: Request) -> Response:
         data = validated(PlayInput, _body(request))

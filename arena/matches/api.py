@@ -1,17 +1,25 @@
-"""The match HTTP API. Views only translate HTTP to service calls and back."""
+"""The match HTTP API. Views only translate HTTP to service calls and back.
+
+Who may call it is the host project's choice (see `ArenaAPIView`): its
+authentication and permission classes are settings, so a site with session
+auth, JWT or a scheme of its own plugs in without changing Arena.
+"""
 from __future__ import annotations
 
-from django.conf import settings
+from arena.conf import settings
 from django.contrib.auth import authenticate
+from django.utils.module_loading import import_string
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import permissions, serializers, status
-from rest_framework.authtoken.models import Token
+from rest_framework.parsers import JSONParser
+from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from arena.matches import selectors, services
 from arena.matches.errors import InvalidCredentials, InvalidRequest, NotAPlayer
+from arena.matches.http_errors import exception_handler
 from arena.matches.serializers import MatchCreateInput, TokenInput, match_representation
 from arena.matches.tokens import game_token_issue
 from arena.security import throttle
@@ -44,14 +52,58 @@ def validated(serializer_class, data) -> dict:
     return serializer.validated_data
 
 
+def _classes(value) -> list:
+    return [import_string(item) if isinstance(item, str) else item for item in value]
+
+
+class ArenaAPIView(APIView):
+    """The base of every Arena API view, whatever the host's REST_FRAMEWORK says.
+
+    * authentication: `ARENA_API_AUTHENTICATION_CLASSES` (import paths), else the
+      project's `REST_FRAMEWORK["DEFAULT_AUTHENTICATION_CLASSES"]`;
+    * permissions: `ARENA_API_PERMISSION_CLASSES` (default: authenticated users),
+      plus `extra_permission_setting` for views that need more;
+    * JSON in, JSON out, and every error as `{"error": code, "detail": message}`.
+
+    Settings are read per request, so `override_settings` applies.
+    """
+
+    renderer_classes = [JSONRenderer]
+    parser_classes = [JSONParser]
+    extra_permission_setting: str | None = None
+
+    def get_authenticators(self):
+        configured = settings.ARENA_API_AUTHENTICATION_CLASSES
+        if configured is None or self.authentication_classes == []:  # [] : a view that needs none
+            return super().get_authenticators()
+        return [cls() for cls in _classes(configured)]
+
+    def get_permissions(self):
+        if self.permission_classes == [permissions.AllowAny]:
+            return super().get_permissions()
+        configured = settings.ARENA_API_PERMISSION_CLASSES
+        classes = _classes(["rest_framework.permissions.IsAuthenticated"] if configured is None else configured)
+        if self.extra_permission_setting:
+            classes += _classes(getattr(settings, self.extra_permission_setting))
+        return [cls() for cls in classes]
+
+    def get_exception_handler(self):
+        return exception_handler
+
+
 class CanCreateMatch(permissions.BasePermission):
+    """The default of `ARENA_CREATE_MATCH_PERMISSION_CLASSES`: Django's `matches.add_match`."""
+
     message = "You need the permission matches.add_match to create matches."
 
     def has_permission(self, request: Request, view) -> bool:
         return bool(request.user and request.user.has_perm("matches.add_match"))
 
 
-class AuthTokenView(APIView):
+class AuthTokenView(ArenaAPIView):
+    """Trade a login and password for an API token (Django REST framework's
+    `authtoken`; mounted only when the project installs it)."""
+
     authentication_classes: list = []
     permission_classes = [permissions.AllowAny]
 
@@ -71,12 +123,14 @@ class AuthTokenView(APIView):
         )
         if user is None:
             raise InvalidCredentials("Wrong username or password.")
+        from rest_framework.authtoken.models import Token
+
         token, _ = Token.objects.get_or_create(user=user)
         return Response({"token": token.key})
 
 
-class MatchCreateView(APIView):
-    permission_classes = [permissions.IsAuthenticated, CanCreateMatch]
+class MatchCreateView(ArenaAPIView):
+    extra_permission_setting = "ARENA_CREATE_MATCH_PERMISSION_CLASSES"
 
     @extend_schema(
         request=MatchCreateInput,
@@ -95,13 +149,13 @@ class MatchCreateView(APIView):
         return Response(match_representation(match), status=code, headers=headers)
 
 
-class MatchDetailView(APIView):
+class MatchDetailView(ArenaAPIView):
     @extend_schema(responses={200: MATCH, 401: ERROR, 404: ERROR})
     def get(self, request: Request, match_id: str) -> Response:
         return Response(match_representation(selectors.match_get(match_id)))
 
 
-class MatchTokenView(APIView):
+class MatchTokenView(ArenaAPIView):
     @extend_schema(
         responses={
             200: inline_serializer("GameToken", {"token": serializers.CharField(), "expires_in": serializers.IntegerField()}),
