@@ -70,6 +70,7 @@ INSTALLED_APPS = [
     "arena.lobby",
     "arena.notifications",
     "arena.web",
+    "arena.webhooks",
     "arena.demo",  # demo users and `manage.py demo`: this site only
 ]
 
@@ -250,6 +251,10 @@ if REDIS_URL:
     }
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "arena"}}
+
+# --- Webhook (arena.webhooks): a signed POST per match event; unset, none is sent.
+ARENA_WEBHOOK_URL = env_str("ARENA_WEBHOOK_URL", "")
+ARENA_WEBHOOK_SECRET = env_str("ARENA_WEBHOOK_SECRET", "")
 
 # --- Game servers ----------------------------------------------------------------
 GAME_SERVER_MIN_PORT = env_int("GAME_SERVER_MIN_PORT", 25000)

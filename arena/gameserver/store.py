@@ -21,7 +21,6 @@ from arena.gameserver.contract import MatchInfo, Seat, user_key
 from arena.matches import services
 from arena.matches.models import MatchPlayer
 from arena.matches.spool import spool_write
-from arena.notifications import publish
 from arena.matches.states import MatchStatus
 
 logger = logging.getLogger("arena.gameserver")
@@ -128,6 +127,12 @@ class MatchStore:
 
     async def publish_score(self, score: dict[str, int]) -> None:
         """Tell lobbies and watchers about a point (best effort, never retried)."""
+        from django.apps import apps
+
+        if not apps.is_installed("arena.notifications"):  # optional: a host may have its own channel
+            return
+        from arena.notifications import publish
+
         await sync_to_async(_fresh_connection_on_error(publish.match_score))(self.match_id, score)
 
     async def heartbeat(self) -> None:

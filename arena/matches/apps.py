@@ -6,3 +6,6 @@ class MatchesConfig(AppConfig):
     label = "matches"
     verbose_name = "Matches"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from arena.matches import checks  # noqa: F401  (registers the checks)

@@ -22,12 +22,11 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from arena.gameserver.contract import MatchInfo, Seat, user_key
-from arena.matches import selectors
+from arena.matches import events, selectors
 from arena.matches.errors import IdConflict, InvalidRequest, LaunchFailed, PlayerBusy, UnknownPlayer
 from arena.matches.launcher import LaunchError, get_launcher
 from arena.matches.models import Match, MatchPlayer
 from arena.matches.states import FINAL_STATUSES, MatchStatus, sources_of
-from arena.notifications import publish
 
 logger = logging.getLogger("arena.matches")
 
@@ -73,12 +72,12 @@ def match_launch(info: MatchInfo) -> Match:
     except LaunchError as error:
         match_fail(match_id, reason=f"{error.code}: {error.detail}"[:255])
         raise LaunchFailed(error.detail, code=error.code) from None
-    with transaction.atomic():  # the event commits with the change (see arena.notifications)
+    with transaction.atomic():  # the event commits with the change (see arena.matches.events)
         if not match_mark_waiting(match_id, host=settings.GAME_SERVER_HOST, port=result.port, pid=result.pid):
             # The match moved on already (e.g. the server failed it). Report what it is.
             logger.warning("match %s left 'launching' before its launcher saw the port", match_id)
         match = selectors.match_get(match_id)
-        publish.match_ready(match)
+        events.record(events.READY, match)
     return match
 
 
@@ -173,7 +172,7 @@ def match_mark_playing(match_id: UUID | str) -> bool:
     with transaction.atomic():
         changed = _transition(match_id, MatchStatus.PLAYING, started_at=timezone.now())
         if changed:
-            publish.match_started(selectors.match_get(match_id))
+            events.record(events.STARTED, selectors.match_get(match_id))
     return changed
 
 
@@ -210,7 +209,7 @@ def match_finish(
         )
         if changed:
             _save_scores(match_id, score)
-            publish.match_finished(selectors.match_get(match_id))
+            events.record(events.FINISHED, selectors.match_get(match_id))
     return changed
 
 
@@ -225,7 +224,7 @@ def match_cancel(
         if changed and score:
             _save_scores(match_id, score)
         if changed:
-            publish.match_cancelled(selectors.match_get(match_id))
+            events.record(events.CANCELLED, selectors.match_get(match_id))
     return changed
 
 
@@ -234,7 +233,7 @@ def match_fail(match_id: UUID | str, *, reason: str) -> bool:
     with transaction.atomic():
         changed = _transition(match_id, MatchStatus.FAILED, finish_reason=reason[:255])
         if changed:
-            publish.match_failed(selectors.match_get(match_id))
+            events.record(events.FAILED, selectors.match_get(match_id))
     return changed
 
 

@@ -13,6 +13,7 @@ from datetime import timedelta
 from uuid import UUID
 
 from arena.conf import settings
+from django.apps import apps
 from django.db.models import Q
 from django.utils import timezone
 
@@ -55,4 +56,8 @@ def supervise_once() -> list[UUID]:
         if services.match_fail(match_id, reason=reason):
             logger.warning("match %s failed: %s", match_id, reason)
             failed.append(match_id)
+    if apps.is_installed("arena.webhooks"):  # retries, and rows left by processes that exited
+        from arena.webhooks.delivery import deliver_due
+
+        deliver_due()
     return failed

@@ -24,6 +24,11 @@ from arena.notifications.backends import get_notifier
 logger = logging.getLogger("arena.notifications")
 
 
+def on_match_event(kind: str, match: Match, event: dict[str, Any]) -> None:
+    """The adapter `arena.matches.events` calls (inside the change's transaction)."""
+    ADAPTED[kind](match)
+
+
 def match_ready(match: Match) -> None:
     """The game server listens: players get host, port and their own game token."""
     if match.status not in (MatchStatus.WAITING, MatchStatus.PLAYING) or not match.port:
@@ -47,6 +52,15 @@ def match_cancelled(match: Match) -> None:
 
 def match_failed(match: Match) -> None:
     _publish(match, events.failed)
+
+
+ADAPTED = {
+    "ready": match_ready,
+    "started": match_started,
+    "finished": match_finished,
+    "cancelled": match_cancelled,
+    "failed": match_failed,
+}
 
 
 def match_score(match: Match | UUID | str, score: dict[str, int]) -> None:
