@@ -71,16 +71,19 @@ class ArenaAPIView(APIView):
     renderer_classes = [JSONRenderer]
     parser_classes = [JSONParser]
     extra_permission_setting: str | None = None
+    public = False  # True: open to anyone, with no authentication (the token endpoint)
 
     def get_authenticators(self):
         configured = settings.ARENA_API_AUTHENTICATION_CLASSES
-        if configured is None or self.authentication_classes == []:  # [] : a view that needs none
+        if self.public:
+            return []
+        if configured is None:
             return super().get_authenticators()
         return [cls() for cls in _classes(configured)]
 
     def get_permissions(self):
-        if self.permission_classes == [permissions.AllowAny]:
-            return super().get_permissions()
+        if self.public:
+            return [permissions.AllowAny()]
         configured = settings.ARENA_API_PERMISSION_CLASSES
         classes = _classes(["rest_framework.permissions.IsAuthenticated"] if configured is None else configured)
         if self.extra_permission_setting:
@@ -104,8 +107,7 @@ class AuthTokenView(ArenaAPIView):
     """Trade a login and password for an API token (Django REST framework's
     `authtoken`; mounted only when the project installs it)."""
 
-    authentication_classes: list = []
-    permission_classes = [permissions.AllowAny]
+    public = True
 
     @extend_schema(
         request=TokenInput,
