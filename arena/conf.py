@@ -67,7 +67,7 @@ DEFAULTS: dict[str, Any] = {
     "NOTIFICATIONS_REPLAY_RECENT": 60.0,  # s, an ended match is replayed this long on connect
     "NOTIFICATIONS_MAX_WATCHED": 20,  # matches one connection may watch
     # the host's push channel (arena.matches.events)
-    "ARENA_EVENT_ADAPTERS": None,  # None: those of arena.notifications / arena.webhooks when installed
+    "ARENA_EVENT_ADAPTERS": None,  # None: arena.notifications if installed, arena.webhooks if installed and a URL is set
     "ARENA_WEBHOOK_URL": "",
     "ARENA_WEBHOOK_SECRET": "",
     "ARENA_WEBHOOK_TIMEOUT": 5.0,  # s, one delivery attempt

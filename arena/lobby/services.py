@@ -98,7 +98,7 @@ def _free_bot() -> AbstractBaseUser:
     """A bot account with no live match; bots are ordinary users in the `bots` group."""
     group, _ = Group.objects.get_or_create(name=BOTS_GROUP)
     busy = selectors.users_in_live_matches()
-    for bot in group.user_set.order_by("id"):
+    for bot in group.user_set.order_by("pk"):
         if bot.pk not in busy:
             return bot
     User = get_user_model()

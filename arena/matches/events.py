@@ -87,10 +87,16 @@ def event_payload(kind: str, match: Match) -> dict[str, Any]:
 
 
 def adapters() -> list[Callable[[str, Match, dict[str, Any]], None]]:
-    """Callables `adapter(kind, match, event)` run inside the change's transaction."""
+    """Callables `adapter(kind, match, event)` run inside the change's transaction.
+
+    An adapter with `needs_event = False` is given None for `event` when nothing
+    else needs it."""
     configured = settings.ARENA_EVENT_ADAPTERS
     if configured is None:
-        configured = [path for app, path in OPTIONAL_ADAPTERS.items() if apps.is_installed(app)]
+        configured = [
+            path for app, path in OPTIONAL_ADAPTERS.items()
+            if apps.is_installed(app) and (app != "arena.webhooks" or settings.ARENA_WEBHOOK_URL)
+        ]
     return [import_string(path) if isinstance(path, str) else path for path in configured]
 
 
@@ -100,17 +106,24 @@ def record(kind: str, match: Match) -> None:
         # It ended before its launcher saw the port; that end is reported itself.
         logger.debug("no ready event for match %s (%s)", match.id, match.status)
         return
-    try:
-        event = event_payload(kind, match)
-    except Exception:  # noqa: BLE001 - never break the service call
-        logger.warning("could not build the %s event of match %s", kind, match.id, exc_info=True)
-        return
-    for adapter in adapters():
+    chosen = adapters()
+    listened = SIGNALS[kind].has_listeners(Match)
+    event = None
+    # The payload (with its game tokens) is built only when someone reads it: the
+    # launch path of a site with neither receivers nor webhook stays as it was.
+    if listened or any(getattr(adapter, "needs_event", True) for adapter in chosen):
+        try:
+            event = event_payload(kind, match)
+        except Exception:  # noqa: BLE001 - never break the service call
+            logger.warning("could not build the %s event of match %s", kind, match.id, exc_info=True)
+            return
+    for adapter in chosen:
         try:
             adapter(kind, match, event)
         except Exception:  # noqa: BLE001
             logger.warning("event adapter %s failed for match %s", adapter, match.id, exc_info=True)
-    transaction.on_commit(lambda: _send(kind, match, event))
+    if listened:
+        transaction.on_commit(lambda: _send(kind, match, event))
 
 
 def _send(kind: str, match: Match, event: dict[str, Any]) -> None:

@@ -24,9 +24,12 @@ from arena.notifications.backends import get_notifier
 logger = logging.getLogger("arena.notifications")
 
 
-def on_match_event(kind: str, match: Match, event: dict[str, Any]) -> None:
+def on_match_event(kind: str, match: Match, event: dict[str, Any] | None) -> None:
     """The adapter `arena.matches.events` calls (inside the change's transaction)."""
     ADAPTED[kind](match)
+
+
+on_match_event.needs_event = False  # it builds its own payloads (arena.notifications.events)
 
 
 def match_ready(match: Match) -> None:
