@@ -31,18 +31,23 @@ class ApiError(Exception):
 
 
 class ArenaApi:
-    """Blocking calls to the HTTP API (standard library only)."""
+    """Blocking calls to the HTTP API (standard library only).
 
-    def __init__(self, base_url: str = "http://127.0.0.1:8000", token: str | None = None) -> None:
+    `scheme` is the word before the token in the Authorization header: `Token`
+    for REST framework tokens; a host project with its own scheme (e.g. `Bearer`)
+    names it."""
+
+    def __init__(self, base_url: str = "http://127.0.0.1:8000", token: str | None = None, *, scheme: str = "Token") -> None:
         self.base_url = base_url.rstrip("/")
         self.token = token
+        self.scheme = scheme
 
     def request(self, method: str, path: str, body: dict | None = None, timeout: float = 30) -> tuple[int, dict]:
         data = json.dumps(body).encode() if body is not None else None
         req = urllib.request.Request(self.base_url + path, data=data, method=method)
         req.add_header("Content-Type", "application/json")
         if self.token:
-            req.add_header("Authorization", f"Token {self.token}")
+            req.add_header("Authorization", f"{self.scheme} {self.token}")
         try:
             with urllib.request.urlopen(req, timeout=timeout) as resp:
                 return resp.status, json.loads(resp.read() or b"{}")

@@ -198,3 +198,20 @@ def test_user_keys_that_are_not_integers_travel_as_strings():
     info = MatchInfo(id="m1", points_to_win=3, seats=(Seat(str(key), "a@example.com", "left"), Seat(7, "b", "right")))
     back = MatchInfo.from_dict(json.loads(json.dumps(info.as_dict())))
     assert back == info and back.seat_of(str(key)).side == "left"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_background_sender_delivers_committed_rows():
+    receiver = FlakyReceiver(failures=0)
+    row = WebhookDelivery.objects.create(
+        event_id=uuid.uuid4(), event_type="match.ready", url=receiver.url, body='{"x":1}', next_attempt_at=timezone.now(),
+    )
+    with override_settings(ARENA_WEBHOOK_SECRET="k"):
+        delivery.deliver_soon(row.pk)  # returns at once; the sender thread posts
+        deadline = timezone.now() + timedelta(seconds=60)
+        while WebhookDelivery.objects.filter(pk=row.pk, delivered_at=None).exists():
+            assert timezone.now() < deadline, "the sender thread did not deliver"
+            threading.Event().wait(0.05)
+    receiver.shutdown()
+    ((headers, body),) = receiver.requests
+    assert body == b'{"x":1}' and verify("k", headers["X-Arena-Timestamp"], body, headers["X-Arena-Signature"])

@@ -22,6 +22,7 @@ import http.server
 import json
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -35,7 +36,7 @@ import psutil
 import pytest
 from django.conf import settings
 
-from arena.client import GameClient
+from arena.client import ApiError, ArenaApi, GameClient
 from arena.gameserver import wire
 
 ROOT = Path(settings.BASE_DIR)
@@ -256,7 +257,13 @@ def test_installed_wheel_in_a_fresh_project(tmp_path):
 
     # 1. Install: the doc says `pip install django-arena`; here, the wheel of this checkout.
     assert commands(blocks["install"]) == [["pip", "install", "django-arena"]]
-    run_checked([sys.executable, "-m", "pip", "wheel", str(ROOT), "--no-deps", "-w", str(tmp_path / "dist"), "-q"])
+    # Built from a copy of what a source distribution holds, so no build/ directory
+    # is left in the checkout (nor can a stale one add files to the wheel).
+    source = tmp_path / "source"
+    shutil.copytree(ROOT / "arena", source / "arena", ignore=shutil.ignore_patterns("__pycache__"))
+    for name in ("pyproject.toml", "README.md", "LICENSE"):
+        shutil.copy(ROOT / name, source / name)
+    run_checked([sys.executable, "-m", "pip", "wheel", str(source), "--no-deps", "-w", str(tmp_path / "dist"), "-q"])
     (wheel,) = (tmp_path / "dist").glob("django_arena-*.whl")
     venv.create(tmp_path / "venv", with_pip=True)
     python = str(tmp_path / "venv" / "bin" / "python")
@@ -326,33 +333,31 @@ def test_installed_wheel_in_a_fresh_project(tmp_path):
                 [python, "manage.py", *line[2:], *extra], cwd=site, env=env,
                 stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=open(tmp_path / f"{line[2]}.log", "ab"),
             ))
-        base = f"http://127.0.0.1:{web_port}"
 
-        def call(method: str, path: str, key: str, body: dict | None = None) -> tuple[int, dict]:
-            import urllib.error
-            import urllib.request
+        def api(key: str) -> ArenaApi:
+            return ArenaApi(f"http://127.0.0.1:{web_port}", key, scheme="Bearer")
 
-            request = urllib.request.Request(
-                base + path, method=method, data=json.dumps(body).encode() if body is not None else None,
-                headers={"Authorization": f"Bearer {key}", "Content-Type": "application/json"},
-            )
+        def answers() -> bool:
             try:
-                with urllib.request.urlopen(request, timeout=60) as response:
-                    return response.status, json.loads(response.read())
-            except urllib.error.HTTPError as error:
-                return error.code, json.loads(error.read())
-            except (urllib.error.URLError, ConnectionError):
-                return 0, {}
+                api("ops-key").match("00000000-0000-0000-0000-000000000000")
+            except ApiError as error:
+                return error.status == 404
+            except OSError:  # not listening yet
+                return False
+            return False
 
-        wait_for(lambda: call("GET", "/api/match/00000000-0000-0000-0000-000000000000", "ops-key")[0] == 404,
-                 "the web server")
+        wait_for(answers, "the web server")
         # The project's auth decides: an unknown key is refused, alice may not create matches.
-        assert call("PUT", "/api/match", "nobody", {"players": []})[0] == 401
-        status, body = call("PUT", "/api/match", "alice-key", {"players": ["alice@example.com", "bob@example.com"]})
-        assert (status, body.get("error")) == (403, "permission_denied"), body
+        with pytest.raises(ApiError) as refused:
+            api("nobody").create_match(["alice@example.com", "bob@example.com"])
+        assert refused.value.status == 401
+        with pytest.raises(ApiError) as refused:
+            api("alice-key").create_match(["alice@example.com", "bob@example.com"])
+        assert (refused.value.status, refused.value.body["error"]) == (403, "permission_denied")
 
-        status, match = call("PUT", "/api/match", "ops-key",
-                             {"players": ["alice@example.com", "bob@example.com"], "points_to_win": 1})
+        status, match = api("ops-key").request(
+            "PUT", "/api/match", {"players": ["alice@example.com", "bob@example.com"], "points_to_win": 1}, timeout=BOUND
+        )
         assert status == 201, match
         assert match["status"] == "waiting" and match["port"]
         assert [p["username"] for p in match["players"]] == ["alice@example.com", "bob@example.com"]
