@@ -2,9 +2,11 @@
 
 `deliver_soon(pk)` (after the commit of the event's transaction) hands the row to
 a sender thread of this process, so a launch never waits for the webhook.
-`deliver_due()` sends every row whose attempt is due: the supervisor calls it on
-each pass, so rows left by a process that stopped (a game server exits right
-after its match; a web process restarts) are sent anyway.
+`deliver_due()` sends every row whose attempt is due (`manage.py
+webhooks_deliver`); the supervisor hands them to its sender thread on each pass
+(`deliver_due_in_background`, so a slow receiver never delays its other work).
+Rows left by a process that stopped (a game server exits right after its match;
+a web process restarts) are thus sent anyway.
 
 Two senders never POST one row at the same time: a sender first moves the row's
 `next_attempt_at` past the attempt's time-out with a conditional UPDATE, and only
@@ -96,12 +98,29 @@ def attempt(pk: int) -> bool:
     return False
 
 
+def _due(limit: int) -> list[int]:
+    return list(
+        WebhookDelivery.objects.filter(delivered_at=None, gave_up_at=None, next_attempt_at__lte=timezone.now())
+        .order_by("next_attempt_at")
+        .values_list("pk", flat=True)[:limit]
+    )
+
+
 def deliver_due(limit: int = 100) -> int:
-    """Send every row whose attempt is due (oldest first); the number delivered."""
-    due = WebhookDelivery.objects.filter(
-        delivered_at=None, gave_up_at=None, next_attempt_at__lte=timezone.now()
-    ).values_list("pk", flat=True)[:limit]
-    return sum(attempt(pk) for pk in list(due))
+    """Send every row whose attempt is due (oldest first), here and now; the number delivered."""
+    return sum(attempt(pk) for pk in _due(limit))
+
+
+def deliver_due_in_background(limit: int = 100) -> int:
+    """Hand the due rows to the sender thread, unless it is still busy with earlier
+    ones; the number handed over. For loops that must not wait on a slow receiver
+    (the supervisor's pass also fails lost matches)."""
+    if not _sender.idle():
+        return 0
+    due = _due(limit)
+    for pk in due:
+        _sender.submit(pk)
+    return len(due)
 
 
 class _Sender:
@@ -116,6 +135,9 @@ class _Sender:
         self.queue: queue.Queue[int] = queue.Queue()
         self.lock = threading.Lock()
         self.thread: threading.Thread | None = None
+
+    def idle(self) -> bool:
+        return self.queue.unfinished_tasks == 0
 
     def submit(self, pk: int) -> None:
         self.queue.put(pk)
@@ -140,6 +162,8 @@ class _Sender:
                     attempt(pk)
                 except Exception:  # noqa: BLE001 - the row stays due; the supervisor retries it
                     logger.warning("webhook delivery %s failed", pk, exc_info=True)
+                finally:
+                    self.queue.task_done()
         finally:
             connection.close()
 

@@ -201,13 +201,19 @@ def test_user_keys_that_are_not_integers_travel_as_strings():
 
 
 @pytest.mark.django_db(transaction=True)
-def test_the_background_sender_delivers_committed_rows():
+@pytest.mark.parametrize("start", ["after_commit", "supervisor"])
+def test_the_background_sender_delivers_committed_rows(start):
+    from arena.matches.supervisor import supervise_once
+
     receiver = FlakyReceiver(failures=0)
     row = WebhookDelivery.objects.create(
         event_id=uuid.uuid4(), event_type="match.ready", url=receiver.url, body='{"x":1}', next_attempt_at=timezone.now(),
     )
     with override_settings(ARENA_WEBHOOK_SECRET="k"):
-        delivery.deliver_soon(row.pk)  # returns at once; the sender thread posts
+        if start == "after_commit":
+            delivery.deliver_soon(row.pk)  # returns at once; the sender thread posts
+        else:
+            supervise_once()  # a row nobody sent (its process exited): the supervisor's pass hands it over
         deadline = timezone.now() + timedelta(seconds=60)
         while WebhookDelivery.objects.filter(pk=row.pk, delivered_at=None).exists():
             assert timezone.now() < deadline, "the sender thread did not deliver"
