@@ -5,8 +5,10 @@ the page's JavaScript through the JSON API (docs/protocol.md and /api/lobby).
 """
 from __future__ import annotations
 
-from django.contrib.auth import login
+from django.conf import settings
+from django.contrib.auth import get_user_model, login
 from django.contrib.auth.decorators import login_required
+from django.contrib.auth.models import User
 from django.contrib.auth.views import LoginView, LogoutView
 from django.shortcuts import redirect, render
 from django.views.decorators.csrf import ensure_csrf_cookie
@@ -31,14 +33,32 @@ class ArenaLogoutView(LogoutView):
     """POST only (Django's LogoutView refuses GET)."""
 
 
+def signup_form_class() -> type[ThrottledUserCreationForm]:
+    """The throttled sign-up form on Django's own User; for a project's user model,
+    the same form on that model, asking for its login field and a password."""
+    user_model = get_user_model()
+    if user_model is User:
+        return ThrottledUserCreationForm
+    login_field = user_model.USERNAME_FIELD
+
+    class SignupForm(ThrottledUserCreationForm):
+        throttle_name_field = login_field
+
+        class Meta:
+            model = user_model
+            fields = (login_field,)
+
+    return SignupForm
+
+
 @require_http_methods(["GET", "POST"])
 def signup(request):
     if request.user.is_authenticated:
         return redirect("web:lobby")
-    form = ThrottledUserCreationForm(request.POST or None, request=request)
+    form = signup_form_class()(request.POST or None, request=request)
     if request.method == "POST" and form.is_valid():
         user = form.save()
-        login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+        login(request, user, backend=settings.AUTHENTICATION_BACKENDS[0])
         return redirect("web:lobby")
     return throttled_response(render(request, "web/signup.html", {"form": form}), form)
 
