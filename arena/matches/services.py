@@ -121,9 +121,8 @@ def _match_insert(
         except IntegrityError:
             existing = Match.objects.filter(pk=match_id).first()
             if existing is None:
-                busy = list(
-                    MatchPlayer.objects.filter(user__in=users, live=True).values_list(f"user__{get_user_model().USERNAME_FIELD}", flat=True)
-                )
+                login = f"user__{get_user_model().USERNAME_FIELD}"
+                busy = list(MatchPlayer.objects.filter(user__in=users, live=True).values_list(login, flat=True))
                 raise PlayerBusy(f"Already in a live match: {', '.join(busy) or 'a player'}.") from None
     existing = selectors.match_get(existing.pk)
     if [p.user_id for p in existing.players.all()] != [u.pk for u in users] or existing.points_to_win != points_to_win:
