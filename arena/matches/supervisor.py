@@ -57,7 +57,8 @@ def supervise_once() -> list[UUID]:
             logger.warning("match %s failed: %s", match_id, reason)
             failed.append(match_id)
     if apps.is_installed("arena.webhooks"):  # retries, and rows left by processes that exited
-        from arena.webhooks.delivery import deliver_due_in_background
+        from arena.webhooks.delivery import deliver_due_in_background, prune
 
         deliver_due_in_background()
+        prune()
     return failed

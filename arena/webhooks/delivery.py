@@ -111,6 +111,14 @@ def deliver_due(limit: int = 100) -> int:
     return sum(attempt(pk) for pk in _due(limit))
 
 
+def prune() -> int:
+    """Delete rows delivered or given up more than ARENA_WEBHOOK_RETENTION ago."""
+    horizon = timezone.now() - timedelta(seconds=float(settings.ARENA_WEBHOOK_RETENTION))
+    deleted, _ = WebhookDelivery.objects.filter(delivered_at__lt=horizon).delete()
+    given_up, _ = WebhookDelivery.objects.filter(gave_up_at__lt=horizon).delete()
+    return deleted + given_up
+
+
 def deliver_due_in_background(limit: int = 100) -> int:
     """Hand the due rows to the sender thread, unless it is still busy with earlier
     ones; the number handed over. For loops that must not wait on a slow receiver

@@ -221,3 +221,15 @@ def test_the_background_sender_delivers_committed_rows(start):
     receiver.shutdown()
     ((headers, body),) = receiver.requests
     assert body == b'{"x":1}' and verify("k", headers["X-Arena-Timestamp"], body, headers["X-Arena-Signature"])
+
+
+def test_old_finished_rows_are_pruned(db):
+    old = timezone.now() - timedelta(days=30)
+    kept = []
+    for delivered, gave_up in ((old, None), (None, old), (timezone.now(), None), (None, None)):
+        kept.append(WebhookDelivery.objects.create(
+            event_id=uuid.uuid4(), event_type="match.ready", url="http://127.0.0.1:9/", body="{}",
+            next_attempt_at=old, delivered_at=delivered, gave_up_at=gave_up,
+        ))
+    assert delivery.prune() == 2
+    assert set(WebhookDelivery.objects.values_list("pk", flat=True)) == {kept[2].pk, kept[3].pk}

@@ -6,7 +6,7 @@ import time
 from django.core.management.base import BaseCommand
 from django.db import close_old_connections
 
-from arena.webhooks.delivery import deliver_due
+from arena.webhooks.delivery import deliver_due, prune
 
 
 class Command(BaseCommand):
@@ -19,6 +19,7 @@ class Command(BaseCommand):
     def handle(self, *args, once: bool, interval: float, **options) -> None:
         while True:
             delivered = deliver_due()
+            prune()
             if delivered:
                 self.stdout.write(f"delivered {delivered} webhook event(s)")
             if once:
