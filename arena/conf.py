@@ -73,6 +73,11 @@ DEFAULTS: dict[str, Any] = {
     "ARENA_WEBHOOK_TIMEOUT": 5.0,  # s, one delivery attempt
     "ARENA_WEBHOOK_MAX_ATTEMPTS": 12,  # then the delivery is given up (and logged)
     "ARENA_WEBHOOK_RETENTION": 7 * 24 * 3600.0,  # s a delivered or given-up row is kept
+    # sign-in and sign-up throttling (arena.security)
+    "AUTH_THROTTLE_FAILURES": 10,
+    "AUTH_THROTTLE_WINDOW": 60,
+    "TRUSTED_PROXY_HEADER": "",
+    "TRUSTED_PROXY_ADDRESSES": ["127.0.0.1", "::1"],
     # the API's authentication and permissions (arena.matches.api)
     "ARENA_API_AUTHENTICATION_CLASSES": None,  # None: REST_FRAMEWORK's DEFAULT_AUTHENTICATION_CLASSES
     "ARENA_API_PERMISSION_CLASSES": None,  # None: authenticated users

@@ -25,19 +25,19 @@ def _port_range() -> list[checks.CheckMessage]:
     if not all(isinstance(p, int) and not isinstance(p, bool) for p in (low, high)):
         return [checks.Error(
             f"GAME_SERVER_MIN_PORT / GAME_SERVER_MAX_PORT must be integers (are {low!r} / {high!r}).",
-            id="arena.E001",
+            id="matches.E001",
         )]
     if not 1 <= low <= high <= 65535:
         return [checks.Error(
             f"The game-server port range {low}-{high} cannot work.",
             hint="Need 1 <= GAME_SERVER_MIN_PORT <= GAME_SERVER_MAX_PORT <= 65535.",
-            id="arena.E001",
+            id="matches.E001",
         )]
     if low < 1024:
         return [checks.Warning(
             f"The game-server port range {low}-{high} starts below 1024: game servers "
             "need privileges to bind there.",
-            id="arena.W001",
+            id="matches.W001",
         )]
     return []
 
@@ -50,7 +50,7 @@ def _launcher() -> list[checks.CheckMessage]:
         return [checks.Error(
             f"GAME_SERVER_LAUNCHER is {name!r}, which is not a launch strategy.",
             hint=f"Use one of {', '.join(sorted(STRATEGIES))}.",
-            id="arena.E002",
+            id="matches.E002",
         )]
     return []
 
@@ -61,13 +61,13 @@ def _durations() -> list[checks.CheckMessage]:
                  "GAME_TOKEN_MAX_AGE", "GAME_TICK_RATE", "GAME_SNAPSHOT_RATE"):
         value = getattr(settings, name)
         if not isinstance(value, (int, float)) or isinstance(value, bool) or value <= 0:
-            errors.append(checks.Error(f"{name} must be a positive number (is {value!r}).", id="arena.E003"))
+            errors.append(checks.Error(f"{name} must be a positive number (is {value!r}).", id="matches.E003"))
     if not errors and settings.GAME_HEARTBEAT_TIMEOUT <= settings.GAME_HEARTBEAT_INTERVAL:
         errors.append(checks.Error(
             "GAME_HEARTBEAT_TIMEOUT is not longer than GAME_HEARTBEAT_INTERVAL: the supervisor "
             "would fail matches whose game server is alive.",
             hint="Keep the timeout several intervals long (defaults: 15 and 3 seconds).",
-            id="arena.E003",
+            id="matches.E003",
         ))
     return errors
 
@@ -79,7 +79,7 @@ def _classes() -> list[checks.CheckMessage]:
         if value is None:
             continue
         if isinstance(value, str) or not isinstance(value, (list, tuple)):
-            errors.append(checks.Error(f"{name} must be a list of import paths.", id="arena.E004"))
+            errors.append(checks.Error(f"{name} must be a list of import paths.", id="matches.E004"))
             continue
         for path in value:
             if not isinstance(path, str):
@@ -87,7 +87,7 @@ def _classes() -> list[checks.CheckMessage]:
             try:
                 import_string(path)
             except ImportError as error:
-                errors.append(checks.Error(f"{name}: cannot import {path!r} ({error}).", id="arena.E004"))
+                errors.append(checks.Error(f"{name}: cannot import {path!r} ({error}).", id="matches.E004"))
     return errors
 
 
@@ -97,19 +97,19 @@ def _webhook() -> list[checks.CheckMessage]:
         return []
     errors = []
     if urlparse(url).scheme not in ("http", "https") or not urlparse(url).hostname:
-        errors.append(checks.Error(f"ARENA_WEBHOOK_URL {url!r} is not an http(s) URL.", id="arena.E005"))
+        errors.append(checks.Error(f"ARENA_WEBHOOK_URL {url!r} is not an http(s) URL.", id="matches.E005"))
     if not apps.is_installed("arena.webhooks"):
         errors.append(checks.Error(
             "ARENA_WEBHOOK_URL is set but arena.webhooks is not in INSTALLED_APPS: no event would be sent.",
             hint='Add "arena.webhooks" to INSTALLED_APPS and migrate.',
-            id="arena.E006",
+            id="matches.E006",
         ))
     if not settings.ARENA_WEBHOOK_SECRET:
         errors.append(checks.Error(
             "ARENA_WEBHOOK_URL is set without ARENA_WEBHOOK_SECRET: receivers could not tell Arena's "
             "requests from forged ones.",
             hint="Set ARENA_WEBHOOK_SECRET to a long random string shared with the receiver.",
-            id="arena.E007",
+            id="matches.E007",
         ))
     return errors
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 import ipaddress
 import re
 
-from django.conf import settings
+from arena.conf import settings
 from django.core import checks
 
 from arena.security.secret_key import current_problems

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import ipaddress
 
-from django.conf import settings
+from arena.conf import settings
 from django.http import HttpRequest
 
 

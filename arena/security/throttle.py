@@ -40,7 +40,7 @@ import unicodedata
 from collections.abc import Callable
 from typing import TypeVar
 
-from django.conf import settings
+from arena.conf import settings
 from django.core.cache import caches
 from django.http import HttpRequest
 

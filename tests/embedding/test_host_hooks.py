@@ -168,19 +168,19 @@ def test_webhook_gives_up_after_its_attempts(users):
 
 
 def arena_errors() -> set[str]:
-    return {m.id for m in checks.run_checks() if m.id and m.id.startswith("arena.")}
+    return {m.id for m in checks.run_checks() if m.id and m.id.startswith("matches.")}
 
 
 @pytest.mark.parametrize(
     ("overrides", "code"),
     [
-        ({"GAME_SERVER_MIN_PORT": 26000, "GAME_SERVER_MAX_PORT": 25000}, "arena.E001"),
-        ({"GAME_SERVER_MAX_PORT": 70000}, "arena.E001"),
-        ({"GAME_SERVER_LAUNCHER": "teleport"}, "arena.E002"),
-        ({"GAME_HEARTBEAT_TIMEOUT": 2.0, "GAME_HEARTBEAT_INTERVAL": 3.0}, "arena.E003"),
-        ({"ARENA_API_AUTHENTICATION_CLASSES": ["nowhere.Auth"]}, "arena.E004"),
-        ({"ARENA_WEBHOOK_URL": "ftp://example.com/x", "ARENA_WEBHOOK_SECRET": "k"}, "arena.E005"),
-        ({"ARENA_WEBHOOK_URL": "https://example.com/x", "ARENA_WEBHOOK_SECRET": ""}, "arena.E007"),
+        ({"GAME_SERVER_MIN_PORT": 26000, "GAME_SERVER_MAX_PORT": 25000}, "matches.E001"),
+        ({"GAME_SERVER_MAX_PORT": 70000}, "matches.E001"),
+        ({"GAME_SERVER_LAUNCHER": "teleport"}, "matches.E002"),
+        ({"GAME_HEARTBEAT_TIMEOUT": 2.0, "GAME_HEARTBEAT_INTERVAL": 3.0}, "matches.E003"),
+        ({"ARENA_API_AUTHENTICATION_CLASSES": ["nowhere.Auth"]}, "matches.E004"),
+        ({"ARENA_WEBHOOK_URL": "ftp://example.com/x", "ARENA_WEBHOOK_SECRET": "k"}, "matches.E005"),
+        ({"ARENA_WEBHOOK_URL": "https://example.com/x", "ARENA_WEBHOOK_SECRET": ""}, "matches.E007"),
     ],
 )
 def test_settings_checks(overrides, code):
