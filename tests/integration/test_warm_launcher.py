@@ -324,11 +324,16 @@ def test_a_ready_spare_serves_the_next_launch_and_is_replaced(warm, ops_api, use
     launch(ops_api, players=("carol", "dave"))  # the zygote runs
     zygote = warm.zygote_pid()
     assert settings.GAME_ZYGOTE_SPARES == 2
-    assert wait_until(lambda: len(spares_of(zygote)) == 2, timeout=10)
+
+    def clean(pid: int) -> bool:  # before any match: own session, nothing on stdin/stdout
+        try:
+            return session_of(pid) == pid and os.readlink(f"/proc/{pid}/fd/0") == os.readlink(f"/proc/{pid}/fd/1") == "/dev/null"
+        except (OSError, psutil.Error):
+            return False
+
+    # A spare is listed as soon as it is forked and cleans itself up a moment later.
+    assert wait_until(lambda: len(spares_of(zygote)) == 2 and all(map(clean, spares_of(zygote))), timeout=10)
     spares = spares_of(zygote)
-    for pid in spares:  # clean before any match: own session, nothing on stdin/stdout
-        assert session_of(pid) == pid
-        assert os.readlink(f"/proc/{pid}/fd/0") == os.readlink(f"/proc/{pid}/fd/1") == "/dev/null"
     created = launch(ops_api)
     match = Match.objects.get(pk=created["id"])
     assert match.pid in spares, "the launch should have used a spare, not a fork"
