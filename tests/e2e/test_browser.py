@@ -149,7 +149,7 @@ def test_two_players_and_a_spectator(arena_server):
             alice.select_option("#points-to-win", "1")
             alice.fill("#challenge-username", "bob")
             alice.click("#challenge-button")
-            alice.wait_for_url(PLAY_URL_RE, timeout=20_000)
+            alice.wait_for_url(PLAY_URL_RE, timeout=60_000)  # the launch may take GAME_SERVER_LAUNCH_TIMEOUT (30 s)
             match_id = PLAY_URL_RE.search(alice.url).group(1)
             wait_for(
                 lambda: (view(alice) or {}).get("live"),
