@@ -71,6 +71,7 @@ INSTALLED_APPS = [
     "arena.notifications",
     "arena.web",
     "arena.webhooks",
+    "arena.fleet",
     "arena.demo",  # demo users and `manage.py demo`: this site only
 ]
 
@@ -284,6 +285,39 @@ GAME_SPOOL_DIR = Path(env_str("GAME_SPOOL_DIR", str(VAR_DIR / "spool")))
 # Pages allowed to open Socket.IO connections to game servers ("*" allows any).
 GAME_CORS_ORIGINS = env_list("GAME_CORS_ORIGINS", "http://127.0.0.1:8000,http://localhost:8000")
 GAME_BOT_USERNAME = env_str("GAME_BOT_USERNAME", "bot")
+# Control messages to a game server (arena/matches/control.py): how long the
+# sender waits for an answer, and how long a signed control token is valid.
+GAME_CONTROL_TIMEOUT = env_float("GAME_CONTROL_TIMEOUT", 1.0)
+GAME_CONTROL_TOKEN_MAX_AGE = env_int("GAME_CONTROL_TOKEN_MAX_AGE", 60)
+
+# --- Fleet (arena.fleet): game hosts fed through Celery -------------------------
+# The broker that carries launches to the game hosts (Redis or RabbitMQ, by URL),
+# and where their answers come back (default: Redis answers through the same
+# Redis; RabbitMQ through Celery's `rpc://` reply queues).
+CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", REDIS_URL or "redis://127.0.0.1:6379/0")
+CELERY_RESULT_BACKEND = env_str(
+    "CELERY_RESULT_BACKEND", CELERY_BROKER_URL if CELERY_BROKER_URL.startswith(("redis", "rediss")) else "rpc://"
+)
+# This process's game-host name: set by `manage.py gamehost` for the agent and
+# the game servers it launches (their writes then apply only while the match is
+# still assigned to this host). Empty elsewhere.
+GAME_HOST_NAME = env_str("GAME_HOST_NAME", "")
+# Matches a game host accepts at once. Default: 50 per CPU. docs/benchmarks.md
+# measures 13-13.4 ms of CPU per second per two-player match, and 100 matches on
+# 2 CPUs holding every latency criterion (150 did not): 50 a CPU.
+GAME_HOST_CAPACITY = env_int("GAME_HOST_CAPACITY", 50 * (os.cpu_count() or 1))
+# A game host whose heartbeat is older than this is lost: `manage.py supervise`
+# fails its live matches (`host_lost`) and placement skips it.
+GAME_HOST_TIMEOUT = env_float("GAME_HOST_TIMEOUT", 10.0)
+GAME_HOST_HEARTBEAT_INTERVAL = env_float("GAME_HOST_HEARTBEAT_INTERVAL", 2.0)
+# How long the fleet launcher waits for one host's answer before marking it
+# suspect and trying the next (the whole launch stays within GAME_SERVER_LAUNCH_TIMEOUT).
+GAME_HOST_ANSWER_TIMEOUT = env_float("GAME_HOST_ANSWER_TIMEOUT", 3.0)
+# The local strategy a game host launches with (`warm` or `subprocess`).
+GAME_HOST_LAUNCHER = env_str("GAME_HOST_LAUNCHER", "warm")
+# Checks `manage.py supervise` runs besides its own (import paths of functions
+# returning the match ids they failed): the fleet's host-loss check.
+SUPERVISOR_CHECKS = env_list("SUPERVISOR_CHECKS", "arena.fleet.supervisor.fail_lost_hosts")
 
 LOGGING = {
     "version": 1,

@@ -81,15 +81,17 @@ def serve(match_id: str, info: MatchInfo | None = None) -> int:
 async def _serve(info, sock) -> None:
     from aiohttp import web
 
+    from arena.gameserver import control
     from arena.gameserver.session import GameSession, GameSettings
     from arena.gameserver.store import MatchStore
 
     from arena.conf import settings
 
-    store = MatchStore(info.id, retry_for=settings.GAME_RESULT_RETRY_FOR)
+    store = MatchStore(info.id, retry_for=settings.GAME_RESULT_RETRY_FOR, host_name=settings.GAME_HOST_NAME)
     session = GameSession(info, store, GameSettings.from_django())
     app = web.Application()
     session.sio.attach(app)
+    control.attach(app, session)
     runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=0.5)
     await runner.setup()
     site = web.SockSite(runner, sock)

@@ -69,7 +69,7 @@ class GameSettings:
 class Outcome:
     """How the match ended, as recorded."""
 
-    status: str  # finished | cancelled
+    status: str  # finished | cancelled | refused (the match had ended elsewhere: nothing written)
     reason: str
     winner: str | None = None
     score: dict[str, int] = field(default_factory=dict)
@@ -380,7 +380,13 @@ class GameSession:
     async def _finish(self, winner_side: str, reason: str) -> Outcome:
         self.phase = "over"
         score = dict(self.state.score)
-        await self.store.finish(score=score, winner_side=winner_side, reason=reason)
+        if not await self.store.finish(score=score, winner_side=winner_side, reason=reason):
+            # Failed or cancelled meanwhile (e.g. this host was partitioned and
+            # failed over): the result is not applied, and the clients are told why.
+            why = await self._why_not_live()
+            logger.warning("result (%s) refused: the match is no longer live here (%s)", reason, why)
+            await self.broadcast(wire.GAME_OVER, wire.game_over(None, score, why))
+            return Outcome("refused", why, None, score)
         winner = next(s.username for s in self.info.seats if s.side == winner_side)
         await self.broadcast(wire.STATE, self.snapshot())
         await self.broadcast(wire.GAME_OVER, wire.game_over(winner, score, reason))
@@ -389,7 +395,8 @@ class GameSession:
     async def _cancel(self, reason: str, public_reason: str | None = None) -> Outcome:
         self.phase = "over"
         score = dict(self.state.score)
-        await self.store.cancel(reason=reason, score=score if any(score.values()) else None)
+        if not await self.store.cancel(reason=reason, score=score if any(score.values()) else None):
+            logger.warning("cancel (%s) not applied: the match had already ended or moved", reason)
         await self.broadcast(wire.GAME_OVER, wire.game_over(None, score, public_reason or reason))
         return Outcome("cancelled", reason, None, score)
 
@@ -401,12 +408,26 @@ class GameSession:
             except Exception:  # a socket already gone is not our problem any more
                 logger.debug("disconnect of %s failed", sid, exc_info=True)
 
+    async def _why_not_live(self) -> str:
+        try:
+            return await self.store.heartbeat() or "match_over"
+        except Exception:
+            return "match_over"
+
     async def _heartbeat(self) -> None:
+        """Write the heartbeat; stop serving once the match is no longer ours to
+        play (cancelled, failed over after a lost host, ...): the clients get
+        `game_over` with that reason, and nothing more is written."""
         while True:
             try:
-                await self.store.heartbeat()
+                ended = await self.store.heartbeat()
             except Exception:
                 logger.warning("heartbeat write failed", exc_info=True)
+            else:
+                if ended is not None:
+                    logger.warning("match is no longer live here (%s): ending its session", ended)
+                    self.request_shutdown(ended)
+                    return
             await asyncio.sleep(self.settings.heartbeat_interval)
 
 

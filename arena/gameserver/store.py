@@ -79,9 +79,12 @@ class MatchStore:
     disk for the supervisor to import, so it is never lost.
     """
 
-    def __init__(self, match_id: str, retry_for: float = 30.0) -> None:
+    def __init__(self, match_id: str, retry_for: float = 30.0, host_name: str | None = None) -> None:
         self.match_id = match_id
         self.retry_for = retry_for
+        # On a fleet host: every write applies only while the match is still
+        # assigned to this host (see services._transition).
+        self.host_name = host_name or None
 
     async def _call(self, fn: Callable[..., T], *args: Any, retry_for: float | None = None, **kwargs: Any) -> T:
         deadline = time.monotonic() + (self.retry_for if retry_for is None else retry_for)
@@ -98,7 +101,7 @@ class MatchStore:
                 delay = min(delay * 2, 2.0)
 
     async def mark_playing(self) -> bool:
-        return await self._call(services.match_mark_playing, self.match_id)
+        return await self._call(services.match_mark_playing, self.match_id, host_name=self.host_name)
 
     async def finish(self, *, score: dict[str, int], winner_side: str, reason: str) -> bool:
         finished_at = timezone.now()
@@ -110,6 +113,7 @@ class MatchStore:
                 winner_side=winner_side,
                 reason=reason,
                 finished_at=finished_at,
+                host_name=self.host_name,
             )
         except DATABASE_ERRORS:
             self._spool("finish", score=score, winner_side=winner_side, reason=reason, finished_at=finished_at)
@@ -119,7 +123,12 @@ class MatchStore:
         finished_at = timezone.now()
         try:
             return await self._call(
-                services.match_cancel, self.match_id, reason=reason, score=score, finished_at=finished_at
+                services.match_cancel,
+                self.match_id,
+                reason=reason,
+                score=score,
+                finished_at=finished_at,
+                host_name=self.host_name,
             )
         except DATABASE_ERRORS:
             self._spool("cancel", score=score, reason=reason, finished_at=finished_at)
@@ -135,8 +144,9 @@ class MatchStore:
 
         await sync_to_async(_fresh_connection_on_error(publish.match_score))(self.match_id, score)
 
-    async def heartbeat(self) -> None:
-        await self._call(services.match_heartbeat, self.match_id, retry_for=0)
+    async def heartbeat(self) -> str | None:
+        """None while the match is live and ours; else why this server must stop."""
+        return await self._call(services.match_heartbeat, self.match_id, retry_for=0, host_name=self.host_name)
 
     def _spool(self, action: str, *, finished_at, **fields: Any) -> None:
         path = spool_write(self.match_id, action, finished_at=finished_at.isoformat(), **fields)

@@ -25,6 +25,10 @@ class Match(models.Model):
     points_to_win = models.PositiveSmallIntegerField(default=5)
 
     host = models.CharField(max_length=255, blank=True, default="")
+    # The game host (a fleet agent, by name) that runs the match; empty for a
+    # local launch. A name, not a foreign key: arena.fleet sits above matches.
+    # The pid below only means something on that host.
+    host_name = models.CharField(max_length=100, blank=True, default="", db_index=True)
     port = models.PositiveIntegerField(null=True, blank=True)
     pid = models.PositiveIntegerField(null=True, blank=True)
     heartbeat_at = models.DateTimeField(null=True, blank=True)

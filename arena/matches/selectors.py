@@ -53,3 +53,12 @@ def match_score(match: Match) -> dict[str, int]:
     for player in match.players.all():
         score[player.side] = max(score[player.side], player.score)
     return score
+
+
+def match_launch_target(match_id: UUID | str) -> tuple[str, str] | None:
+    """(status, host_name) of a match, or None: what a game host checks before it
+    forks a server for it (still `launching`, still assigned to that host?)."""
+    try:
+        return Match.objects.filter(pk=UUID(str(match_id))).values_list("status", "host_name").first()
+    except ValueError:
+        return None

@@ -22,11 +22,11 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from arena.gameserver.contract import MatchInfo, Seat, user_key
-from arena.matches import events, selectors
+from arena.matches import control, events, selectors
 from arena.matches.errors import IdConflict, InvalidRequest, LaunchFailed, PlayerBusy, UnknownPlayer
 from arena.matches.launcher import LaunchError, get_launcher
 from arena.matches.models import Match, MatchPlayer
-from arena.matches.states import FINAL_STATUSES, MatchStatus, sources_of
+from arena.matches.states import FINAL_STATUSES, LIVE_STATUSES, MatchStatus, sources_of
 
 logger = logging.getLogger("arena.matches")
 
@@ -72,12 +72,17 @@ def match_launch(info: MatchInfo) -> Match:
     except LaunchError as error:
         match_fail(match_id, reason=f"{error.code}: {error.detail}"[:255])
         raise LaunchFailed(error.detail, code=error.code) from None
+    host = result.host or settings.GAME_SERVER_HOST
     with transaction.atomic():  # the event commits with the change (see arena.matches.events)
-        if not match_mark_waiting(match_id, host=settings.GAME_SERVER_HOST, port=result.port, pid=result.pid):
-            # The match moved on already (e.g. the server failed it). Report what it is.
+        waiting = match_mark_waiting(match_id, host=host, port=result.port, pid=result.pid)
+        if not waiting:
+            # The match moved on already (e.g. cancelled, or the server failed it). Report what it is.
             logger.warning("match %s left 'launching' before its launcher saw the port", match_id)
         match = selectors.match_get(match_id)
-        events.record(events.READY, match)
+        if waiting:
+            events.record(events.READY, match)
+    if not waiting and match.status == MatchStatus.CANCELLED:
+        control.send_cancel(host, result.port, match_id)  # its server started after the cancel: stop it now
     return match
 
 
@@ -144,15 +149,23 @@ def _match_await_launch(match: Match) -> Match:
 # --- life cycle -------------------------------------------------------------------
 
 
-def _transition(match_id: UUID | str, target: str, **fields) -> bool:
-    """Move a match to `target` if its current status allows it; True if it did."""
+def _transition(match_id: UUID | str, target: str, *, host_name: str | None = None, **fields) -> bool:
+    """Move a match to `target` if its current status allows it; True if it did.
+
+    With `host_name` (a game server of the fleet writing), only if the match is
+    still assigned to that host: a server left behind by a failed-over launch or
+    a healed partition never writes over the match's real server.
+    """
     now = timezone.now()
     if target in FINAL_STATUSES:
         fields.setdefault("finished_at", now)
+    guard = {"host_name": host_name} if host_name else {}
     # Inside a caller's transaction no savepoint is needed (nothing here is caught
     # and retried): two statements fewer per change.
     with transaction.atomic(savepoint=False):
-        changed = Match.objects.filter(pk=match_id, status__in=sources_of(target)).update(status=target, **fields)
+        changed = Match.objects.filter(pk=match_id, status__in=sources_of(target), **guard).update(
+            status=target, **fields
+        )
         if changed and target in FINAL_STATUSES:
             MatchPlayer.objects.filter(match_id=match_id).update(live=False)
     if changed:
@@ -166,10 +179,19 @@ def match_mark_waiting(match_id: UUID | str, *, host: str, port: int, pid: int) 
     return _transition(match_id, MatchStatus.WAITING, host=host, port=port, pid=pid, heartbeat_at=now)
 
 
-def match_mark_playing(match_id: UUID | str) -> bool:
+def match_assign_host(match_id: UUID | str, host_name: str, *, previous: str = "") -> bool:
+    """Record the game host chosen for a `launching` match (moving it from
+    `previous` when a launch fails over); False if the match is no longer
+    launching there. The caller (fleet placement) holds the host's row lock."""
+    return bool(
+        Match.objects.filter(pk=match_id, status=MatchStatus.LAUNCHING, host_name=previous).update(host_name=host_name)
+    )
+
+
+def match_mark_playing(match_id: UUID | str, *, host_name: str | None = None) -> bool:
     """Every player is connected: the game starts."""
     with transaction.atomic():
-        changed = _transition(match_id, MatchStatus.PLAYING, started_at=timezone.now())
+        changed = _transition(match_id, MatchStatus.PLAYING, host_name=host_name, started_at=timezone.now())
         if changed:
             events.record(events.STARTED, selectors.match_get(match_id))
     return changed
@@ -182,6 +204,7 @@ def match_finish(
     winner_side: str,
     reason: str = "points",
     finished_at: datetime | None = None,
+    host_name: str | None = None,
 ) -> bool:
     """Record the result of a played match, once; False if it already ended.
 
@@ -201,6 +224,7 @@ def match_finish(
         changed = _transition(
             match_id,
             MatchStatus.FINISHED,
+            host_name=host_name,
             finish_reason=reason,
             winner_id=winner_id,
             winner_side=winner_side,
@@ -213,12 +237,21 @@ def match_finish(
 
 
 def match_cancel(
-    match_id: UUID | str, *, reason: str, score: dict[str, int] | None = None, finished_at: datetime | None = None
+    match_id: UUID | str,
+    *,
+    reason: str,
+    score: dict[str, int] | None = None,
+    finished_at: datetime | None = None,
+    host_name: str | None = None,
 ) -> bool:
     """End a match without a winner (players missing, shutdown, tie at time limit)."""
     with transaction.atomic():
         changed = _transition(
-            match_id, MatchStatus.CANCELLED, finish_reason=reason[:255], finished_at=finished_at or timezone.now()
+            match_id,
+            MatchStatus.CANCELLED,
+            host_name=host_name,
+            finish_reason=reason[:255],
+            finished_at=finished_at or timezone.now(),
         )
         if changed and score:
             _save_scores(match_id, score)
@@ -236,9 +269,42 @@ def match_fail(match_id: UUID | str, *, reason: str) -> bool:
     return changed
 
 
-def match_heartbeat(match_id: UUID | str) -> None:
-    """The game server is alive (written every few seconds, one cheap UPDATE)."""
-    Match.objects.filter(pk=match_id).update(heartbeat_at=timezone.now())
+def match_stop(match_id: UUID | str, *, reason: str) -> bool:
+    """Cancel a live match and stop its game server, wherever it runs.
+
+    The database first (the players are free and told at once, and no result
+    can be written any more), then a control message to the match's own game
+    server, which ends its clients' session with `game_over {reason:
+    "cancelled"}` and exits. Should that message not get through, the server's
+    next heartbeat finds the match cancelled and does the same. False if the
+    match was not live.
+    """
+    if not match_cancel(match_id, reason=reason):
+        return False
+    match = Match.objects.filter(pk=match_id).values("host", "port").first()
+    if match and match["host"] and match["port"]:
+        control.send_cancel(match["host"], match["port"], match_id)
+    return True
+
+
+def match_heartbeat(match_id: UUID | str, *, host_name: str | None = None) -> str | None:
+    """The game server is alive (written every few seconds, one cheap UPDATE).
+
+    None while its match is live (and, with `host_name`, still assigned to that
+    host); otherwise why its server must stop: the `game_over` reason its clients
+    get (``cancelled``, ``host_lost``, ``server_lost``, ``match_over``, ``moved``).
+    """
+    guard = {"host_name": host_name} if host_name else {}
+    if Match.objects.filter(pk=match_id, status__in=LIVE_STATUSES, **guard).update(heartbeat_at=timezone.now()):
+        return None
+    row = Match.objects.filter(pk=match_id).values("status", "finish_reason").first()
+    if row is None or row["status"] == MatchStatus.FINISHED:
+        return "match_over"
+    if row["status"] == MatchStatus.CANCELLED:
+        return "cancelled"
+    if row["status"] == MatchStatus.FAILED:
+        return row["finish_reason"].split(":", 1)[0] or "failed"
+    return "moved"  # live, but assigned to another host
 
 
 def _save_scores(match_id: UUID | str, score: dict[str, int]) -> None:

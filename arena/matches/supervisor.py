@@ -16,6 +16,7 @@ from arena.conf import settings
 from django.apps import apps
 from django.db.models import Q
 from django.utils import timezone
+from django.utils.module_loading import import_string
 
 from arena.matches import services
 from arena.matches.models import Match
@@ -52,6 +53,11 @@ def supervise_once() -> list[UUID]:
     """
     spool_import()
     failed = []
+    # Checks of other rooms (settings.SUPERVISOR_CHECKS, e.g. the fleet's lost
+    # hosts) before the per-match heartbeats, so a lost host's matches carry
+    # its reason. By import path: matches imports nothing above it.
+    for path in settings.SUPERVISOR_CHECKS:
+        failed.extend(import_string(path)())
     for match_id, reason in find_lost_matches():
         if services.match_fail(match_id, reason=reason):
             logger.warning("match %s failed: %s", match_id, reason)

@@ -7,6 +7,8 @@ with the `MatchInfo` of the match it just created.
 * ``subprocess`` — a fresh `python -m arena.gameserver <id>` per match (simple,
   ~0.3 s of CPU per launch).
 * ``warm`` — a pre-imported zygote forks one child per match (milliseconds).
+* ``fleet`` — the launch is sent through Celery to a game host chosen by free
+  capacity (`arena.fleet`), which launches it with its own warm launcher.
 
 Both read the child's stdout for the `Port: N` line and then stop listening.
 """
@@ -25,14 +27,19 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class LaunchResult:
+    """Where the game server listens: `host` is the address players are told."""
+
     port: int
     pid: int
+    host: str = ""  # empty: this machine's GAME_SERVER_HOST
 
 
 class LaunchError(Exception):
     """A launch that did not produce a listening game server.
 
-    `code` is one of ``no_free_port``, ``launch_failed``, ``launch_timeout``.
+    `code` is one of ``no_free_port``, ``launch_failed``, ``launch_timeout``,
+    and for the fleet ``no_capacity`` (no live host has room) and
+    ``broker_unavailable`` (the launch could not be sent or answered).
     """
 
     def __init__(self, code: str, detail: str) -> None:
@@ -55,6 +62,7 @@ class Launcher(Protocol):
 STRATEGIES = {
     "subprocess": "arena.matches.launcher.process.SubprocessLauncher",
     "warm": "arena.matches.launcher.warm.WarmLauncher",
+    "fleet": "arena.fleet.launcher.FleetLauncher",
 }
 
 

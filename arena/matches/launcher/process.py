@@ -65,7 +65,7 @@ class SubprocessLauncher:
         finally:
             proc.stdout.close()
             self._reaper.watch(proc)
-        return LaunchResult(port=port, pid=proc.pid)
+        return LaunchResult(port=port, pid=proc.pid, host=settings.GAME_SERVER_HOST)
 
     @staticmethod
     def _explain(proc: subprocess.Popen, error: LaunchError, path) -> LaunchError:

@@ -281,7 +281,7 @@ class WarmLauncher:
             raise error from None
         finally:
             child.close()
-        return LaunchResult(port=port, pid=child.pid)
+        return LaunchResult(port=port, pid=child.pid, host=settings.GAME_SERVER_HOST)
 
     def zygote_pid(self) -> int | None:
         """The pid of the zygote in use, if one runs (for tests and benchmarks)."""
