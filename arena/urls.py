@@ -11,6 +11,7 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/", include("arena.matches.urls")),
     path("api/", include("arena.lobby.urls")),
+    path("api/", include("arena.fleet.urls")),
     path("", include("arena.web.urls")),
 ]
 

@@ -25,8 +25,8 @@ class MatchPlayerInline(admin.TabularInline):
 
 @admin.register(Match)
 class MatchAdmin(admin.ModelAdmin):
-    list_display = ("id", "status", "players_list", "winner", "host", "port", "created_at", "finished_at")
-    list_filter = ("status",)
+    list_display = ("id", "status", "players_list", "winner", "host_name", "host", "port", "created_at", "finished_at")
+    list_filter = ("status", "host_name")
     search_fields = ("id", f"players__user__{LOGIN}")
     readonly_fields = [f.name for f in Match._meta.fields]
     inlines = [MatchPlayerInline]
@@ -45,7 +45,7 @@ class MatchAdmin(admin.ModelAdmin):
     @admin.action(description="Cancel the selected live matches")
     def cancel_matches(self, request, queryset) -> None:
         done = sum(
-            services.match_cancel(m.pk, reason=f"cancelled by {request.user.get_username()}")
+            services.match_stop(m.pk, reason=f"cancelled by {request.user.get_username()}")
             for m in queryset.filter(status__in=LIVE_STATUSES)
         )
         self.message_user(request, f"Cancelled {done} match(es).", messages.SUCCESS)

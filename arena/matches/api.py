@@ -18,7 +18,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from arena.matches import selectors, services
-from arena.matches.errors import InvalidCredentials, InvalidRequest, NotAPlayer
+from arena.matches.errors import InvalidCredentials, InvalidRequest, MatchOver, NotAPlayer, PermissionDenied
 from arena.matches.http_errors import exception_handler
 from arena.matches.serializers import MatchCreateInput, TokenInput, match_representation
 from arena.matches.tokens import game_token_issue
@@ -155,6 +155,17 @@ class MatchDetailView(ArenaAPIView):
     @extend_schema(responses={200: MATCH, 401: ERROR, 404: ERROR})
     def get(self, request: Request, match_id: str) -> Response:
         return Response(match_representation(selectors.match_get(match_id)))
+
+    @extend_schema(responses={200: MATCH, 401: ERROR, 403: ERROR, 404: ERROR, 409: ERROR})
+    def delete(self, request: Request, match_id: str) -> Response:
+        """Cancel a live match: its game server, wherever it runs, stops at once."""
+        match = selectors.match_get(match_id)
+        if not (request.user.has_perm("matches.change_match") or match.created_by_id == request.user.pk):
+            raise PermissionDenied("Only the match's creator or a user with matches.change_match may cancel it.")
+        if not services.match_stop(match.pk, reason=f"cancelled by {request.user.get_username()}"):
+            match = selectors.match_get(match.pk)
+            raise MatchOver(f"Match {match.pk} is already {match.status}.")
+        return Response(match_representation(selectors.match_get(match.pk)))
 
 
 class MatchTokenView(ArenaAPIView):

@@ -42,6 +42,18 @@ class NotAPlayer(ArenaError):
     code = "not_a_player"
 
 
+class PermissionDenied(ArenaError):
+    status_code = 403
+    code = "permission_denied"
+
+
+class MatchOver(ArenaError):
+    """The match already ended: nothing left to cancel."""
+
+    status_code = 409
+    code = "match_over"
+
+
 class PlayerBusy(ArenaError):
     status_code = 409
     code = "player_busy"
