@@ -43,6 +43,9 @@ def celery_config() -> dict:
         "redis_socket_timeout": 10,
         "redis_retry_on_timeout": False,
         "result_backend_always_retry": False,
+        # Redis answers: no reconnect loop (Celery's default retries 20 times a
+        # second apart, inside the request): an unreachable store fails the launch now.
+        "result_backend_transport_options": {"retry_policy": {"max_retries": 0}},
         "worker_hijack_root_logger": False,
         "worker_send_task_events": False,
         "task_send_sent_event": False,
@@ -63,3 +66,13 @@ def configured_app() -> Celery:
                 app.conf.update(celery_config())
                 _configured = True
     return app
+
+
+def reset_result_backend() -> None:
+    """Drop this thread's result backend after a broker error: Celery keeps one
+    per thread, and the Redis one stays broken once its reconnection gave up.
+    The next launch builds a fresh one."""
+    try:
+        del app._local.backend
+    except AttributeError:
+        pass

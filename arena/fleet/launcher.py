@@ -20,7 +20,7 @@ from django.conf import settings
 from kombu.exceptions import KombuError, OperationalError as KombuOperationalError
 
 from arena.fleet import services
-from arena.fleet.celery import LAUNCH_TASK, configured_app
+from arena.fleet.celery import LAUNCH_TASK, configured_app, reset_result_backend
 from arena.fleet.models import queue_name
 from arena.matches.launcher import LaunchError, LaunchResult
 
@@ -107,8 +107,10 @@ class FleetLauncher:
             answer = result.get(timeout=wait, propagate=False)
         except CeleryTimeout:
             raise
-        except BROKER_ERRORS as error:
-            raise LaunchError("broker_unavailable", f"the launch could not go through the broker: {error}") from None
+        except (*BROKER_ERRORS, RuntimeError) as error:  # RuntimeError: Celery's "retry limit exceeded"
+            reset_result_backend()
+            detail = str(error).strip().splitlines()[0] if str(error).strip() else error.__class__.__name__
+            raise LaunchError("broker_unavailable", f"the launch could not go through the broker: {detail}") from None
         if not isinstance(answer, dict):  # the task raised: `answer` is the exception
             raise LaunchError("launch_failed", f"{host_name} failed the launch: {answer!r}"[:250])
         return answer

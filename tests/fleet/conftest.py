@@ -105,7 +105,8 @@ class Fleet:
         self.tmp_path = tmp_path
         self.prefix = f"t{os.getpid()}n{next(_names)}"
 
-    def start(self, *specs: tuple[str, int], extra: list[str] | None = None, wait: bool = True) -> list[Host]:
+    def start(self, *specs: tuple[str, int], extra: list[str] | None = None, env: dict[str, str] | None = None,
+              wait: bool = True) -> list[Host]:
         """Start one agent per (short name, capacity); wait until each is registered."""
         from arena.matches.launcher.base import child_environment
 
@@ -123,7 +124,7 @@ class Fleet:
                 "GAME_SERVER_MAX_PORT": str(ports[1]),
                 "CELERY_BROKER_URL": BROKER_URL,
                 "GAME_SERVER_LOG_DIR": str(settings.GAME_SERVER_LOG_DIR),
-            }
+            } | (env or {})
             log = str(self.tmp_path / f"{short}.log")
             with open(log, "ab") as out:
                 proc = subprocess.Popen(
