@@ -4,6 +4,7 @@ the admin action stop the match's server at once, its clients get `game_over
 anything not signed for its match."""
 from __future__ import annotations
 
+import asyncio
 import json
 import urllib.error
 import urllib.request
@@ -38,6 +39,7 @@ def test_delete_stops_the_game_and_its_clients_get_cancelled(ops_api, users, gam
     match_id, port = created["id"], created["port"]
     pid = Match.objects.get(pk=match_id).pid
     tokens = [game_token(users[name], match_id) for name in ("alice", "bob")]
+    creator = client_for(users["ops"])
 
     async def scenario():
         clients = [GameClient(HOST, port, t) for t in tokens] + [GameClient(HOST, port)]
@@ -45,15 +47,18 @@ def test_delete_stops_the_game_and_its_clients_get_cancelled(ops_api, users, gam
             await client.connect()
         await clients[0].wait_for(wire.STATE, lambda s: s["tick"] > 0, timeout=15)
         # forged or misaddressed control messages change nothing
-        assert post_control(port, {"match": match_id, "action": "cancel", "token": "forged"})[0] == 403
         other = "00000000-0000-0000-0000-000000000000"
-        assert post_control(port, {"match": other, "action": "cancel", "token": control_token(other, "cancel")})[0] == 404
-        assert post_control(port, {"match": match_id, "action": "cancel",
-                                   "token": control_token(other, "cancel")})[0] == 403
-        assert post_control(port, ["not", "an", "object"])[0] == 404
+        for body, status in (
+            ({"match": match_id, "action": "cancel", "token": "forged"}, 403),
+            ({"match": other, "action": "cancel", "token": control_token(other, "cancel")}, 404),
+            ({"match": match_id, "action": "cancel", "token": control_token(other, "cancel")}, 403),
+            ({"match": match_id, "action": "explode", "token": control_token(match_id, "cancel")}, 403),
+            (["not", "an", "object"], 404),
+        ):
+            assert (await asyncio.to_thread(post_control, port, body))[0] == status, body
         seen = len(clients[0].history)
         await clients[0].wait_for(wire.STATE, since=seen, timeout=5)  # still playing
-        response = client_for(users["ops"]).delete(f"/api/match/{match_id}")
+        response = await db_call(creator.delete, f"/api/match/{match_id}")
         assert response.status_code == 200 and response.json()["status"] == "cancelled"
         overs = [await c.wait_for(wire.GAME_OVER, timeout=10) for c in clients]
         for client in clients:
