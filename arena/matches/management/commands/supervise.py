@@ -18,10 +18,10 @@ class Command(BaseCommand):
         parser.add_argument("--interval", type=float, default=None, help="seconds between checks")
 
     def handle(self, *args, once: bool, interval: float | None, **options) -> None:
-        interval = interval or max(1.0, settings.GAME_HEARTBEAT_TIMEOUT / 3)
+        interval = interval or max(1.0, min(settings.GAME_HEARTBEAT_TIMEOUT, settings.GAME_HOST_TIMEOUT) / 3)
         while True:
             for match_id in supervise_once():
-                self.stdout.write(f"failed match {match_id}: its game server is gone")
+                self.stdout.write(f"failed match {match_id}: its game server or host is gone")
             if once:
                 return
             close_old_connections()
