@@ -1,18 +1,28 @@
 """`python -m bench`: every benchmark, one after the other, in a few minutes.
 
 Each prints its table; the raw numbers go to var/bench/results/*.json and the
-plots to docs/bench-density.png and docs/bench-spectators.png. The spectator
+plots to docs/bench-density.png and docs/bench-spectators.png. The fleet
+benchmark runs when PostgreSQL and Redis answer on 127.0.0.1. The spectator
 benchmark runs twice: as the game server is, and with python-socketio's emit()
 for every broadcast (GAME_DIRECT_BROADCAST=0), to compare in the same run.
 """
 from __future__ import annotations
 
+import socket
 import subprocess
 import sys
 import time
 
-from bench import density, latency, launch, memory, spectators
+from bench import density, fleet, latency, launch, memory, spectators
 from bench.common import BASE_DIR, machine, python
+
+
+def answers(host: str, port: int) -> bool:
+    try:
+        socket.create_connection((host, port), timeout=1).close()
+    except OSError:
+        return False
+    return True
 
 
 def main() -> int:
@@ -32,6 +42,11 @@ def main() -> int:
     emit = spectators.main(["--emit", "--plot", ""])
     spectators.plot(base["steps"], "docs/bench-spectators.png", emit=emit["steps"])
     print("plot: docs/bench-spectators.png")
+    print("\n=== bench.fleet", flush=True)
+    if answers("127.0.0.1", 5432) and answers("127.0.0.1", 6379):
+        fleet.main([])
+    else:
+        print("skipped: the fleet needs PostgreSQL and Redis on 127.0.0.1 (BENCH_DATABASE_URL, BENCH_BROKER_URL)")
     print(f"\nall benchmarks: {time.monotonic() - started:.0f} s")
     return 0
 
