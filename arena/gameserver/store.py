@@ -149,5 +149,7 @@ class MatchStore:
         return await self._call(services.match_heartbeat, self.match_id, retry_for=0, host_name=self.host_name)
 
     def _spool(self, action: str, *, finished_at, **fields: Any) -> None:
+        if self.host_name:  # imported later under the same guard as a direct write
+            fields["host_name"] = self.host_name
         path = spool_write(self.match_id, action, finished_at=finished_at.isoformat(), **fields)
         logger.error("database unreachable: result of match %s spooled to %s", self.match_id, path)

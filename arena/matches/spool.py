@@ -58,10 +58,15 @@ def spool_import() -> list[str]:
                     winner_side=record["winner_side"],
                     reason=record["reason"],
                     finished_at=finished_at,
+                    host_name=record.get("host_name"),
                 )
             else:
                 services.match_cancel(
-                    record["match_id"], reason=record["reason"], score=record.get("score"), finished_at=finished_at
+                    record["match_id"],
+                    reason=record["reason"],
+                    score=record.get("score"),
+                    finished_at=finished_at,
+                    host_name=record.get("host_name"),
                 )
         except (ValueError, KeyError, TypeError) as error:
             logger.error("unreadable spool file %s: %s", path, error)

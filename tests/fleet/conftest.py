@@ -110,6 +110,8 @@ class Fleet:
         """Start one agent per (short name, capacity); wait until each is registered."""
         from arena.matches.launcher.base import child_environment
 
+        overrides = dict(env or {})
+
         ranges = port_ranges(len(ADDRESSES))
         started = []
         for short, capacity in specs:
@@ -117,20 +119,20 @@ class Fleet:
             name = f"{self.prefix}-{short}"
             address = ADDRESSES[index % len(ADDRESSES)]
             ports = ranges[index % len(ranges)]
-            env = child_environment() | FLEET_ENV | {
+            host_env = child_environment() | FLEET_ENV | {
                 "GAME_SERVER_HOST": address,
                 "GAME_SERVER_BIND": address,
                 "GAME_SERVER_MIN_PORT": str(ports[0]),
                 "GAME_SERVER_MAX_PORT": str(ports[1]),
                 "CELERY_BROKER_URL": BROKER_URL,
                 "GAME_SERVER_LOG_DIR": str(settings.GAME_SERVER_LOG_DIR),
-            } | (env or {})
+            } | overrides
             log = str(self.tmp_path / f"{short}.log")
             with open(log, "ab") as out:
                 proc = subprocess.Popen(
                     [sys.executable, "manage.py", "gamehost", "--name", name, "--capacity", str(capacity),
                      *(extra or [])],
-                    cwd=settings.BASE_DIR, env=env, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
+                    cwd=settings.BASE_DIR, env=host_env, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
                 )
             host = Host(name, address, ports, capacity, proc, log, extra or [])
             self.hosts[short] = host

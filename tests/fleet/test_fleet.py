@@ -7,8 +7,11 @@ import signal
 import threading
 import time
 
+from datetime import timedelta
+
 import pytest
 from django.contrib.auth.models import Permission, User
+from django.utils import timezone
 from django.db import connection
 
 from arena.client import GameClient
@@ -270,3 +273,28 @@ def _delete(user, match_id: str):
         return client_for(user).delete(f"/api/match/{match_id}")
     finally:
         connection.close()
+
+
+def test_a_host_that_does_not_answer_is_suspect_and_the_launch_goes_to_the_next(fleet, ops_api, players, monkeypatch):
+    from django.conf import settings
+
+    a, b = fleet.start(("a", 3), ("b", 1))
+    monkeypatch.setattr(settings, "GAME_HOST_ANSWER_TIMEOUT", 3.0)
+    a.signal_all(signal.SIGSTOP)  # a still looks alive (heartbeat fresh) but answers nothing
+    try:
+        created = launched(ops_api, ("alice", "bob"))
+    finally:
+        a.signal_all(signal.SIGCONT)
+    assert host_of(created["id"]) == b.name and created["host"] == b.address
+    # while suspect, a gets no match even with the most room (its suspicion extended here so a
+    # loaded machine cannot outlast it): b is full, so no capacity
+    assert GameHost.objects.get(name=a.name).suspect_until is not None
+    GameHost.objects.filter(name=a.name).update(suspect_until=timezone.now() + timedelta(seconds=60))
+    response = put_match(ops_api, ("carol", "dave"))
+    assert response.status_code == 503 and response.json()["error"] == "no_capacity"
+    # a reads the launch late: expired (and no longer its match), it forks nothing
+    wait_for(lambda: "Discarding revoked task: arena.fleet.launch[" in a.log_text(), 30,
+             message="a never saw the late launch")
+    assert a.game_servers() == []
+    match = Match.objects.get(pk=created["id"])
+    assert match.status == MatchStatus.WAITING and match.host_name == b.name
