@@ -37,7 +37,7 @@ def web(fleet, monkeypatch, tmp_path):
     def start(count: int, broker_url: str = BROKER_URL) -> list[WebServer]:
         monkeypatch.setenv("GAME_SERVER_LAUNCHER", "fleet")
         monkeypatch.setenv("CELERY_BROKER_URL", broker_url)
-        monkeypatch.setenv("CELERY_RESULT_BACKEND", broker_url)
+        monkeypatch.delenv("CELERY_RESULT_BACKEND", raising=False)  # derived from the broker's URL
         monkeypatch.setenv("GAME_HOST_ANSWER_TIMEOUT", "10")
         servers = [WebServer(tmp_path / f"web-{len(started) + i}.log") for i in range(count)]
         started.extend(servers)
@@ -189,3 +189,32 @@ def test_a_broker_outage_is_a_fast_clear_503_and_launches_resume_after_it(fleet,
         print(f"broker outage: 503 in {took * 1000:.0f} ms")
     finally:
         proxy.stop()
+
+
+AMQP_URL = os.environ.get("ARENA_TEST_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672//")
+
+
+def test_rabbitmq_works_by_url_alone(fleet, web, tokens):
+    parts = urllib.parse.urlsplit(AMQP_URL)
+    try:
+        socket.create_connection((parts.hostname, parts.port or 5672), timeout=2).close()
+    except OSError:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"RabbitMQ does not answer at {AMQP_URL}, but CI has it")
+        pytest.skip(f"RabbitMQ does not answer at {AMQP_URL}")
+    (a,) = fleet.start(("a", 2), env={"CELERY_BROKER_URL": AMQP_URL})
+    assert "transport:   amqp://" in a.log_text() and "results:     rpc://" in a.log_text()
+    (site,) = web(1, broker_url=AMQP_URL)
+    api = ArenaApi(site.url, token=tokens["ops"])
+    created = api.create_match(["alice", "bob"], 1)
+    assert created["status"] == "waiting" and created["host"] == a.address
+    assert Match.objects.get(pk=created["id"]).host_name == a.name
+    tokens_ = [ArenaApi(site.url, token=tokens[name]).game_token(created["id"]) for name in ("alice", "bob")]
+
+    async def play():
+        from tests.fleet.test_fleet import play_to_the_end
+
+        return await play_to_the_end(created["host"], created["port"], tokens_)
+
+    overs = asyncio.run(play())
+    assert all(o["reason"] == "points" for o in overs)
