@@ -22,7 +22,7 @@ from importlib import metadata
 
 from celery.signals import worker_ready
 from django.conf import settings
-from django.db import DatabaseError, InterfaceError, OperationalError, connection
+from django.db import Error as DatabaseError, InterfaceError, OperationalError, connection
 
 from arena.fleet import selectors, services
 from arena.gameserver.contract import MatchInfo
