@@ -25,10 +25,10 @@ MAX_BODY = 4096
 
 def attach(app: web.Application, session: GameSession) -> None:
     async def control(request: web.Request) -> web.Response:
-        if request.content_length is not None and request.content_length > MAX_BODY:
-            return _error(413, "too_large", "The body is too large.")
+        if request.content_length is None or request.content_length > MAX_BODY:
+            return _error(413, "too_large", f"The body must have a Content-Length of at most {MAX_BODY} bytes.")
         try:
-            body = json.loads(await request.content.read(MAX_BODY))
+            body = json.loads(await request.read())
         except ValueError:
             return _error(400, "invalid_request", "The body must be JSON.")
         if not isinstance(body, dict) or body.get("match") != session.info.id:

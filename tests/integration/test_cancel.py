@@ -54,6 +54,7 @@ def test_delete_stops_the_game_and_its_clients_get_cancelled(ops_api, users, gam
             ({"match": match_id, "action": "cancel", "token": control_token(other, "cancel")}, 403),
             ({"match": match_id, "action": "explode", "token": control_token(match_id, "cancel")}, 403),
             (["not", "an", "object"], 404),
+            ({"match": match_id, "padding": "x" * 5000}, 413),
         ):
             assert (await asyncio.to_thread(post_control, port, body))[0] == status, body
         seen = len(clients[0].history)
