@@ -8,8 +8,10 @@ import threading
 import time
 
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
+from django.conf import settings
 from django.contrib.auth.models import Permission, User
 from django.utils import timezone
 from django.db import connection
@@ -175,7 +177,7 @@ def test_a_partitioned_host_is_failed_over_and_writes_nothing_when_it_returns(fl
     match = Match.objects.get(pk=created["id"])
     assert match.status == MatchStatus.FAILED and match.finish_reason.startswith("host_lost")
     assert match.winner_id is None and all(p.score == 0 for p in match.players.all())
-    log = open(f"{Match.objects.get(pk=created['id']).pk}.log".join([str(_log_dir()) + "/", ""])).read()
+    log = (Path(settings.GAME_SERVER_LOG_DIR) / f"{created['id']}.log").read_text()
     assert "no longer live here (host_lost)" in log
     # the host is back: it heartbeats again and takes new matches
     wait_for(lambda: _alive(a.name), 20)
@@ -187,12 +189,6 @@ def _supervise():
         return supervise_once()
     finally:
         connection.close()
-
-
-def _log_dir():
-    from django.conf import settings
-
-    return settings.GAME_SERVER_LOG_DIR
 
 
 def _alive(name: str) -> bool:
@@ -276,8 +272,6 @@ def _delete(user, match_id: str):
 
 
 def test_a_host_that_does_not_answer_is_suspect_and_the_launch_goes_to_the_next(fleet, ops_api, players, monkeypatch):
-    from django.conf import settings
-
     a, b = fleet.start(("a", 3), ("b", 1))
     monkeypatch.setattr(settings, "GAME_HOST_ANSWER_TIMEOUT", 3.0)
     a.signal_all(signal.SIGSTOP)  # a still looks alive (heartbeat fresh) but answers nothing
