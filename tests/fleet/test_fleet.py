@@ -16,6 +16,9 @@ from django.contrib.auth.models import Permission, User
 from django.utils import timezone
 from django.db import connection
 
+from channels.testing import WebsocketCommunicator
+from rest_framework.authtoken.models import Token
+
 from arena.client import GameClient
 from arena.fleet.models import GameHost
 from arena.gameserver import wire
@@ -26,6 +29,7 @@ from tests.conftest import client_for, port_is_free, run
 from tests.fleet.conftest import HOST_TIMEOUT, wait_for, wait_gone
 from tests.integration.test_game import game_token
 from tests.integration.test_resilience import dodge
+from tests.notifications.conftest import WS_PATH, CommunicatorSocket
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
 
@@ -129,14 +133,37 @@ def test_a_killed_host_fails_its_matches_and_launches_go_elsewhere(fleet, ops_ap
     assert host_of(first["id"]) == host_of(second["id"]) == a.name
     servers = a.game_servers()
     assert len(servers) >= 2
+    alice_token = Token.objects.get_or_create(user=players["alice"])[0].key
+    failed: set[str] = set()
 
-    a.signal_all(signal.SIGKILL)  # the agent, its zygote and its game servers: the machine is gone
-    wait_gone([a.proc.pid, *servers])
-    killed_at = time.monotonic()
-    failed = set()
-    wait_for(lambda: failed.update(supervise_once()) or {first["id"], second["id"]} <= {str(m) for m in failed},
-             HOST_TIMEOUT + 30, interval=0.25, message="the lost host's matches were not failed")
-    took = time.monotonic() - killed_at
+    def kill_and_supervise() -> float:
+        a.signal_all(signal.SIGKILL)  # the agent, its zygote and its game servers: the machine is gone
+        wait_gone([a.proc.pid, *servers])
+        killed_at = time.monotonic()
+        try:
+            wait_for(lambda: failed.update(str(m) for m in supervise_once()) or {first["id"], second["id"]} <= failed,
+                     HOST_TIMEOUT + 30, interval=0.25, message="the lost host's matches were not failed")
+        finally:
+            connection.close()
+        return time.monotonic() - killed_at
+
+    async def notified() -> tuple[dict, float]:
+        """alice, on her notification socket, hears that her match failed."""
+        from arena.asgi import application
+
+        sock = CommunicatorSocket(WebsocketCommunicator(
+            application, f"{WS_PATH}?token={alice_token}", headers=[(b"host", b"127.0.0.1:8000")]))
+        connected, _ = await sock.communicator.connect(timeout=10)
+        assert connected
+        try:
+            await sock.wait_for("hello", timeout=10)
+            took = await asyncio.to_thread(kill_and_supervise)
+            return await sock.wait_for("match.failed", first["id"], timeout=15), took
+        finally:
+            await sock.close()
+
+    event, took = run(notified())
+    assert event["reason"].startswith("host_lost"), event
     for match_id in (first["id"], second["id"]):
         match = Match.objects.get(pk=match_id)
         assert match.status == MatchStatus.FAILED and match.finish_reason.startswith("host_lost"), match.finish_reason
