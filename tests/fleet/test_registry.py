@@ -141,3 +141,17 @@ def test_hosts_api_and_admin(people):
     assert page.status_code == 200 and b"alpha" in page.content
     detail = browser.get(f"/admin/fleet/gamehost/{GameHost.objects.get(name='alpha').pk}/change/")
     assert detail.status_code == 200 and str(Match.objects.get(host_name="alpha").pk).encode() in detail.content
+
+
+def test_gamehost_drain_and_undrain_commands(db):
+    from django.core.management import CommandError, call_command
+
+    host("h1")
+    call_command("gamehost", drain="h1")
+    assert GameHost.objects.get(name="h1").draining
+    call_command("gamehost", undrain="h1")
+    assert not GameHost.objects.get(name="h1").draining
+    with pytest.raises(CommandError):
+        call_command("gamehost", drain="nope")
+    with pytest.raises(CommandError):
+        call_command("gamehost")  # no --name
