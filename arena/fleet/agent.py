@@ -133,11 +133,13 @@ def run_agent(name: str, *, capacity: int, concurrency: int, exit_when_drained: 
 
     os.environ["GAME_HOST_NAME"] = name  # for the game servers it launches
     settings.GAME_HOST_NAME = name
-    # Keep the database connection between launches (a connect would be on each
-    # launch's path); checked for health before reuse.
+    # Keep each worker thread's database connection between launches (a connect
+    # would be on every launch's path). No health check before each task (a round
+    # trip per launch): a launch that finds its connection broken closes it
+    # (`launch_here`), and the next one opens a new one.
     for config in (settings.DATABASES["default"], connection.settings_dict):
         config["CONN_MAX_AGE"] = None
-        config["CONN_HEALTH_CHECKS"] = True
+        config["CONN_HEALTH_CHECKS"] = False
     services.host_register(name=name, **host_fields(capacity))
     # The zygote starts once the worker has set up its process (Celery adds to
     # the environment, which a zygote started earlier would be restarted for).
