@@ -39,6 +39,9 @@ HOST_PORTS = 300
 CAPACITY = 100
 LOCAL = {"GAME_SERVER_LAUNCHER": "warm", "GAME_SERVER_MIN_PORT": "27900", "GAME_SERVER_MAX_PORT": "28199"}
 SERVER_SETTINGS = {"GAME_PLAYER_CONNECT_TIMEOUT": "3"}
+# Between phases: the unplayed servers of the last one cancel themselves (3 s) and
+# exit, releasing their ports and their database connections (one each).
+QUIET = 6
 
 
 def fleet_settings(broker: str) -> dict[str, str]:
@@ -114,20 +117,22 @@ def main(argv: list[str] | None = None) -> dict:
             for server in servers.values():  # first launches: imports, zygote, connections
                 for _ in range(3):
                     one_launch(server, ops, players)
+            # launch() alone first, while nothing else runs (each in a process of its own)
+            direct = {name: in_process_with(config, players.take(2 * (args.direct + 2)), args.direct)
+                      for name, config in zip(configs, (LOCAL, fleet_settings(broker)))}
+            wait_quiet(QUIET)
             seq: dict[str, list[dict]] = {name: [] for name in configs}
             for i in range(args.rounds):
                 for name in (configs if i % 2 == 0 else configs[::-1]):
                     seq[name].append(one_launch(servers[name], ops, players))
-            wait_quiet(4)
+            wait_quiet(QUIET)
             conc, sust = {}, {}
             for name in configs:
                 conc[name] = concurrent(servers[name], ops, players, args.concurrent)
-                wait_quiet(4)
+                wait_quiet(QUIET)
             for name in configs:
                 sust[name] = sustained(servers[name], ops, players, args.sustained, args.workers)
-                wait_quiet(4)
-            direct = {name: in_process_with(config, players.take(2 * (args.direct + 2)), args.direct)
-                      for name, config in zip(configs, (LOCAL, fleet_settings(broker)))}
+                wait_quiet(QUIET)
         data["load_after"] = os.getloadavg()
 
         rows = []
