@@ -60,7 +60,7 @@ def launch_here(match: dict, host_name: str) -> dict:
         target = match_selectors.match_launch_target(info.id)
     except (OperationalError, InterfaceError):
         connection.close()
-        return {"error": "launch_failed", "detail": "this host cannot reach the database"}
+        return {"error": "host_unavailable", "detail": "this host cannot reach the database"}
     if target != (MatchStatus.LAUNCHING, host_name):
         # Failed over to another host, cancelled, or unknown: never a second server.
         status, owner = target or ("missing", "")

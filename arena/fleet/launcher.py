@@ -29,8 +29,9 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger("arena.fleet")
 
-# A host answering "no free port" is full in fact: the launch tries the next one.
-RETRY_ELSEWHERE = frozenset({"no_free_port"})
+# Answers that say this host cannot take the match now (its port range is full in
+# fact, or it cannot reach the database): the launch tries the next host.
+RETRY_ELSEWHERE = frozenset({"no_free_port", "host_unavailable"})
 
 
 def _broker_errors() -> tuple[type[BaseException], ...]:
