@@ -5,9 +5,9 @@ Needs PostgreSQL and Redis (a fleet shares one database and a broker):
 created if missing) and `BENCH_BROKER_URL` (default redis://127.0.0.1:6379/0).
 
 In the same run, on the same database: three game hosts (`manage.py gamehost`,
-game servers on 127.0.0.2, .3 and .4, capacity 100 each) behind a Daphne web
-server with `GAME_SERVER_LAUNCHER=fleet`, and a Daphne web server with the local
-`warm` launcher. Measured for each:
+game servers on 127.0.0.2, .3 and .4, capacity 100 each) behind web servers with
+`GAME_SERVER_LAUNCHER=fleet`, and web servers with the local `warm` launcher;
+each under Daphne and under gunicorn (two workers). Measured for each:
 
 * sequential: `PUT /api/match` -> 201, and -> a Socket.IO connection accepted at
   the address the answer gave (ready), launches alternating between the two;
@@ -100,8 +100,8 @@ def main(argv: list[str] | None = None) -> dict:
     os.environ.setdefault("BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/arena_bench")
     broker = os.environ.get("BENCH_BROKER_URL", "redis://127.0.0.1:6379/0")
     ensure_database(os.environ["BENCH_DATABASE_URL"])
-    configs = ("warm (local)", "fleet (3 hosts)")
-    needed = 2 * 2 * (args.rounds + args.concurrent + args.sustained + args.direct + 8)
+    configs = ("warm (local)", "fleet (3 hosts)", "warm, gunicorn", "fleet, gunicorn")
+    needed = 2 * len(configs) * (args.rounds + args.concurrent + args.sustained + args.direct + 8)
     with bench_run("bench.fleet"):
         accounts = prepare_database(needed)
         players = Players([name for name, _ in accounts["players"]])
@@ -109,21 +109,26 @@ def main(argv: list[str] | None = None) -> dict:
         data: dict = {"machine": machine(), "args": vars(args), "load_before": os.getloadavg()}
         with contextlib.ExitStack() as stack:
             start_hosts(broker)
+            fleet = fleet_settings(broker)
             servers = {
                 configs[0]: stack.enter_context(DjangoServer("fleet-bench-warm", **SERVER_SETTINGS, **LOCAL)),
-                configs[1]: stack.enter_context(DjangoServer("fleet-bench-fleet", **SERVER_SETTINGS,
-                                                             **fleet_settings(broker))),
+                configs[1]: stack.enter_context(DjangoServer("fleet-bench-fleet", **SERVER_SETTINGS, **fleet)),
+                configs[2]: stack.enter_context(DjangoServer("fleet-bench-warm", server="gunicorn", workers=2,
+                                                             **SERVER_SETTINGS, **LOCAL)),
+                configs[3]: stack.enter_context(DjangoServer("fleet-bench-fleet", server="gunicorn", workers=2,
+                                                             **SERVER_SETTINGS, **fleet)),
             }
-            for server in servers.values():  # first launches: imports, zygote, connections
-                for _ in range(3):
+            for server in servers.values():  # first launches: imports, zygote, connections (each worker)
+                for _ in range(4):
                     one_launch(server, ops, players)
             # launch() alone first, while nothing else runs (each in a process of its own)
             direct = {name: in_process_with(config, players.take(2 * (args.direct + 2)), args.direct)
-                      for name, config in zip(configs, (LOCAL, fleet_settings(broker)))}
+                      for name, config in zip(configs[:2], (LOCAL, fleet))}
             wait_quiet(QUIET)
             seq: dict[str, list[dict]] = {name: [] for name in configs}
             for i in range(args.rounds):
-                for name in (configs if i % 2 == 0 else configs[::-1]):
+                shift = i % len(configs)
+                for name in configs[shift:] + configs[:shift]:
                     seq[name].append(one_launch(servers[name], ops, players))
             wait_quiet(QUIET)
             conc, sust = {}, {}
@@ -145,10 +150,11 @@ def main(argv: list[str] | None = None) -> dict:
                              ready["p99"], ready["max"]])
                 data[f"{name} {mode}"] = {"put": put, "ready": ready,
                                           "errors": sorted({str(r.get("error")) for r in results if r not in ok})}
-            launch = summary_ms(direct[name]["durations"])
-            rows.append([name, "launch() in-process", f"{launch['n']}/{args.direct}", launch["p50"], launch["p99"],
-                         "", "", launch["max"]])
-            data[f"{name} direct"] = launch
+            if name in direct:
+                launch = summary_ms(direct[name]["durations"])
+                rows.append([name, "launch() in-process", f"{launch['n']}/{args.direct}", launch["p50"],
+                             launch["p99"], "", "", launch["max"]])
+                data[f"{name} direct"] = launch
         rate_rows = []
         for name in configs:
             results, wall = sust[name]
