@@ -24,6 +24,7 @@ import argparse
 import contextlib
 import json
 import os
+import secrets
 import subprocess
 import sys
 import time
@@ -98,6 +99,8 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--direct", type=int, default=30, help="in-process launches per launcher")
     args = parser.parse_args(argv)
     os.environ.setdefault("BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/arena_bench")
+    # DEBUG is off in benchmarks: game servers refuse the public development key.
+    os.environ.setdefault("SECRET_KEY", secrets.token_urlsafe(50))
     broker = os.environ.get("BENCH_BROKER_URL", "redis://127.0.0.1:6379/0")
     ensure_database(os.environ["BENCH_DATABASE_URL"])
     configs = ("warm (local)", "fleet (3 hosts)", "warm, gunicorn", "fleet, gunicorn")
