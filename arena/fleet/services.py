@@ -1,9 +1,9 @@
 """Writes to the host registry: heartbeats, draining, suspicion, placement.
 
 Placement reserves a slot atomically: under the chosen host's row lock
-(SELECT ... FOR UPDATE) it counts the host's live matches and, if one is free,
-assigns the match to it (`services.match_assign_host`, a conditional UPDATE)
-before the lock is released. Two launches racing for the last slot of a host
+(SELECT ... FOR UPDATE) it assigns the match to the host if the host's live
+matches, counted in that same conditional UPDATE
+(`services.match_assign_host`), leave a slot free, before the lock is released. Two launches racing for the last slot of a host
 queue on its row; the second sees the first's match and moves on.
 """
 from __future__ import annotations
@@ -17,6 +17,7 @@ from django.utils import timezone
 
 from arena.fleet import selectors
 from arena.fleet.models import GameHost
+from arena.matches import selectors as match_selectors
 from arena.matches import services as match_services
 
 logger = logging.getLogger("arena.fleet")
@@ -71,9 +72,9 @@ def host_reserve(match_id: str, *, exclude: set[str], previous: str = "") -> Gam
             host = GameHost.objects.select_for_update().filter(pk=candidate.pk).first()
             if host is None or host.draining:
                 continue
-            if selectors.live_match_count(host.name) >= host.capacity:
-                continue  # filled up since it was listed
-            if not match_services.match_assign_host(match_id, host.name, previous=previous):
-                raise NotLaunching(f"match {match_id} is no longer launching")
-            return host
+            if match_services.match_assign_host(match_id, host.name, capacity=host.capacity, previous=previous):
+                return host
+        # Not assigned: the host filled up since it was listed, or the match left `launching`.
+        if not match_selectors.match_is_launching(match_id, previous):
+            raise NotLaunching(f"match {match_id} is no longer launching")
     return None

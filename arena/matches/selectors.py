@@ -8,7 +8,7 @@ from django.db.models import Prefetch, QuerySet
 
 from arena.matches.errors import NotFound
 from arena.matches.models import Match, MatchPlayer
-from arena.matches.states import FINAL_STATUSES, LIVE_STATUSES
+from arena.matches.states import FINAL_STATUSES, LIVE_STATUSES, MatchStatus
 
 
 def _with_players(qs: QuerySet[Match]) -> QuerySet[Match]:
@@ -62,3 +62,8 @@ def match_launch_target(match_id: UUID | str) -> tuple[str, str] | None:
         return Match.objects.filter(pk=UUID(str(match_id))).values_list("status", "host_name").first()
     except ValueError:
         return None
+
+
+def match_is_launching(match_id: UUID | str, host_name: str = "") -> bool:
+    """Still `launching`, and assigned to `host_name` ("" for none yet)?"""
+    return Match.objects.filter(pk=match_id, status=MatchStatus.LAUNCHING, host_name=host_name).exists()

@@ -19,6 +19,8 @@ from arena.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, transaction
+from django.db.models import Count, IntegerField, Subquery, Value
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from arena.gameserver.contract import MatchInfo, Seat, user_key
@@ -179,12 +181,27 @@ def match_mark_waiting(match_id: UUID | str, *, host: str, port: int, pid: int) 
     return _transition(match_id, MatchStatus.WAITING, host=host, port=port, pid=pid, heartbeat_at=now)
 
 
-def match_assign_host(match_id: UUID | str, host_name: str, *, previous: str = "") -> bool:
+def match_assign_host(match_id: UUID | str, host_name: str, *, capacity: int, previous: str = "") -> bool:
     """Record the game host chosen for a `launching` match (moving it from
-    `previous` when a launch fails over); False if the match is no longer
-    launching there. The caller (fleet placement) holds the host's row lock."""
+    `previous` when a launch fails over) if that host runs fewer than `capacity`
+    live matches; False otherwise, or if the match is no longer launching there.
+
+    One conditional UPDATE: the count is read in the same statement. The caller
+    (fleet placement) holds the host's row lock, so the statement's snapshot,
+    taken after the lock, includes every assignment made under it before.
+    """
+    live_there = (
+        Match.objects.filter(host_name=host_name, status__in=LIVE_STATUSES)
+        .order_by()
+        .values("host_name")
+        .annotate(n=Count("pk"))
+        .values("n")
+    )
     return bool(
-        Match.objects.filter(pk=match_id, status=MatchStatus.LAUNCHING, host_name=previous).update(host_name=host_name)
+        Match.objects.filter(pk=match_id, status=MatchStatus.LAUNCHING, host_name=previous)
+        .annotate(live_there=Coalesce(Subquery(live_there, output_field=IntegerField()), Value(0)))
+        .filter(live_there__lt=capacity)
+        .update(host_name=host_name)
     )
 
 
