@@ -16,6 +16,7 @@ wrote them.
 """
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -82,7 +83,28 @@ DEFAULTS: dict[str, Any] = {
     "ARENA_API_AUTHENTICATION_CLASSES": None,  # None: REST_FRAMEWORK's DEFAULT_AUTHENTICATION_CLASSES
     "ARENA_API_PERMISSION_CLASSES": None,  # None: authenticated users
     "ARENA_CREATE_MATCH_PERMISSION_CLASSES": ["arena.matches.api.CanCreateMatch"],
+    # control messages to a game server (arena.matches.control)
+    "GAME_CONTROL_TIMEOUT": 1.0,  # s the sender waits for the game server's answer
+    "GAME_CONTROL_TOKEN_MAX_AGE": 60,  # s a signed control message is valid
+    # the fleet (arena.fleet, when installed)
+    "CELERY_BROKER_URL": lambda: getattr(django_settings, "REDIS_URL", "") or "redis://127.0.0.1:6379/0",
+    "CELERY_RESULT_BACKEND": lambda: _result_backend(),
+    "GAME_HOST_NAME": "",  # set by `manage.py gamehost` for itself and its game servers
+    "GAME_HOST_CAPACITY": lambda: 50 * (os.cpu_count() or 1),
+    "GAME_HOST_TIMEOUT": 10.0,
+    "GAME_HOST_HEARTBEAT_INTERVAL": 2.0,
+    "GAME_HOST_ANSWER_TIMEOUT": 3.0,
+    "GAME_HOST_LAUNCHER": "warm",
+    # extra checks of `manage.py supervise` (import paths): the fleet's lost hosts when it is installed
+    "SUPERVISOR_CHECKS": lambda: (
+        ["arena.fleet.supervisor.fail_lost_hosts"] if "arena.fleet" in django_settings.INSTALLED_APPS else []
+    ),
 }
+
+
+def _result_backend() -> str:
+    broker = settings.CELERY_BROKER_URL
+    return broker if broker.startswith(("redis", "rediss")) else "rpc://"
 
 
 class ArenaSettings:

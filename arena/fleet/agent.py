@@ -21,7 +21,9 @@ import time
 from importlib import metadata
 
 from celery.signals import worker_ready
-from django.conf import settings
+from django.conf import settings as django_settings
+
+from arena.conf import settings
 from django.db import Error as DatabaseError, InterfaceError, OperationalError, connection
 
 from arena.fleet import selectors, services
@@ -132,12 +134,12 @@ def run_agent(name: str, *, capacity: int, concurrency: int, exit_when_drained: 
     from arena.fleet.models import queue_name
 
     os.environ["GAME_HOST_NAME"] = name  # for the game servers it launches
-    settings.GAME_HOST_NAME = name
+    django_settings.GAME_HOST_NAME = name
     # Keep each worker thread's database connection between launches (a connect
     # would be on every launch's path). No health check before each task (a round
     # trip per launch): a launch that finds its connection broken closes it
     # (`launch_here`), and the next one opens a new one.
-    for config in (settings.DATABASES["default"], connection.settings_dict):
+    for config in (django_settings.DATABASES["default"], connection.settings_dict):
         config["CONN_MAX_AGE"] = None
         config["CONN_HEALTH_CHECKS"] = False
     services.host_register(name=name, **host_fields(capacity))

@@ -5,10 +5,10 @@ from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import permissions, serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.views import APIView
 
 from arena.fleet import selectors, services
 from arena.fleet.models import GameHost
+from arena.matches.api import ArenaAPIView
 from arena.matches.errors import NotFound
 
 ERROR = inline_serializer("FleetError", {"error": serializers.CharField(), "detail": serializers.CharField()})
@@ -45,17 +45,20 @@ def host_representation(host: GameHost) -> dict:
     }
 
 
-class HostListView(APIView):
-    permission_classes = [permissions.IsAdminUser]
+class StaffAPIView(ArenaAPIView):
+    """Arena's API conventions (authentication, JSON errors), for staff users only."""
 
+    def get_permissions(self):
+        return [*super().get_permissions(), permissions.IsAdminUser()]
+
+
+class HostListView(StaffAPIView):
     @extend_schema(responses={200: HOST, 401: ERROR, 403: ERROR})
     def get(self, request: Request) -> Response:
         return Response({"hosts": [host_representation(h) for h in selectors.hosts_with_load().order_by("name")]})
 
 
-class HostDrainView(APIView):
-    permission_classes = [permissions.IsAdminUser]
-
+class HostDrainView(StaffAPIView):
     @extend_schema(request=None, responses={200: HOST, 401: ERROR, 403: ERROR, 404: ERROR})
     def post(self, request: Request, name: str) -> Response:
         if not services.host_drain(name):

@@ -23,7 +23,7 @@ LAUNCH_TASK = "arena.fleet.launch"
 
 def celery_config() -> dict:
     """The Celery settings, from Django's."""
-    from django.conf import settings
+    from arena.conf import settings
 
     return {
         "broker_url": settings.CELERY_BROKER_URL,

@@ -16,7 +16,7 @@ import time
 from typing import TYPE_CHECKING
 
 from celery.exceptions import TimeoutError as CeleryTimeout
-from django.conf import settings
+from arena.conf import settings
 from kombu.exceptions import KombuError, OperationalError as KombuOperationalError
 
 from arena.fleet import services

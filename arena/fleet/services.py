@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 from datetime import timedelta
 
-from django.conf import settings
+from arena.conf import settings
 from django.db import transaction
 from django.utils import timezone
 

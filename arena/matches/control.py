@@ -20,7 +20,7 @@ import urllib.error
 import urllib.request
 from uuid import UUID
 
-from django.conf import settings
+from arena.conf import settings
 from django.core import signing
 
 logger = logging.getLogger("arena.matches")

@@ -4,7 +4,7 @@
 """
 from __future__ import annotations
 
-from django.conf import settings
+from arena.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from arena.fleet import services
