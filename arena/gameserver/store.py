@@ -1,7 +1,10 @@
 """The game server's view of the database: the match it serves and its result.
 
 The game loop is asynchronous and must never wait on the database, so every call
-runs the shared match services in a worker thread.
+runs the shared match services in a worker thread: asgiref's one thread for
+thread-sensitive calls, so a process's database writes, whatever number of
+matches it serves, go through one thread and one connection. The game server
+reaches the database and the notifications only through `arena.matches.services`.
 """
 from __future__ import annotations
 
@@ -125,18 +128,23 @@ class MatchStore:
             self._spool("cancel", score=score, reason=reason, finished_at=finished_at)
             return True
 
+    async def fail(self, *, reason: str) -> bool:
+        """The match broke (its game raised): failed, retried like a result."""
+        return await self._call(services.match_fail, self.match_id, reason=reason)
+
     async def publish_score(self, score: dict[str, int]) -> None:
         """Tell lobbies and watchers about a point (best effort, never retried)."""
-        from django.apps import apps
+        await sync_to_async(_fresh_connection_on_error(services.match_publish_score))(self.match_id, score)
 
-        if not apps.is_installed("arena.notifications"):  # optional: a host may have its own channel
-            return
-        from arena.notifications import publish
 
-        await sync_to_async(_fresh_connection_on_error(publish.match_score))(self.match_id, score)
+async def write_heartbeat(match_ids: list[str]) -> None:
+    """One UPDATE for every match of the process (never retried: the next beat is)."""
+    await sync_to_async(_fresh_connection_on_error(services.matches_heartbeat))(match_ids)
 
-    async def heartbeat(self) -> None:
-        await self._call(services.match_heartbeat, self.match_id, retry_for=0)
+
+async def close_connection() -> None:
+    """Close the database thread's connection (a shared process that went idle)."""
+    await sync_to_async(connection.close)()
 
     def _spool(self, action: str, *, finished_at, **fields: Any) -> None:
         path = spool_write(self.match_id, action, finished_at=finished_at.isoformat(), **fields)

@@ -464,18 +464,20 @@ def warm_session() -> None:
 
     from aiohttp import web
 
-    from arena.gameserver.session import GameSession, GameSettings
     from arena.gameserver.contract import MatchInfo, Seat
+    from arena.gameserver.host import Host
+    from arena.gameserver.room import Room
     from arena.gameserver.store import MatchStore
 
     nobody = str(uuid.UUID(int=0))
     info = MatchInfo(id=nobody, points_to_win=1, seats=(Seat(0, "left", "left"), Seat(-1, "right", "right")))
 
     async def build() -> None:
-        session = GameSession(info, MatchStore(nobody), GameSettings.from_django())
-        session.sio.packet_class(2, data=["state", session.snapshot()]).encode()
+        host = Host.from_django()
+        room = Room.create(info, MatchStore(nobody), host.settings, host.rules, host.ticker, None)
+        room.sio.packet_class(2, data=["state", room.snapshot()]).encode()
         app = web.Application()
-        session.sio.attach(app)
+        room.sio.attach(app)
         runner = web.AppRunner(app, access_log=None, handle_signals=False)
         await runner.setup()
         await runner.cleanup()

@@ -238,7 +238,26 @@ def match_fail(match_id: UUID | str, *, reason: str) -> bool:
 
 def match_heartbeat(match_id: UUID | str) -> None:
     """The game server is alive (written every few seconds, one cheap UPDATE)."""
-    Match.objects.filter(pk=match_id).update(heartbeat_at=timezone.now())
+    matches_heartbeat([match_id])
+
+
+def matches_heartbeat(match_ids: Sequence[UUID | str]) -> None:
+    """The game server of these matches is alive: one UPDATE for all of a process's matches."""
+    Match.objects.filter(pk__in=list(match_ids)).update(heartbeat_at=timezone.now())
+
+
+def match_publish_score(match_id: UUID | str, score: dict[str, int]) -> None:
+    """Tell lobbies and watchers about a point (best effort; the game server calls it).
+
+    Through Arena's notification channel, when the project installed it (a host
+    may have its own channel)."""
+    from django.apps import apps
+
+    if not apps.is_installed("arena.notifications"):
+        return
+    from arena.notifications import publish
+
+    publish.match_score(match_id, score)
 
 
 def _save_scores(match_id: UUID | str, score: dict[str, int]) -> None:
