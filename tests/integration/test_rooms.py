@@ -1,0 +1,145 @@
+"""The room is game-agnostic, and several matches can share a process.
+
+A second game that lives only here (tests/games/presses.py: first to press N
+times) is played end to end through the real API, launcher, room and Socket.IO
+clients, in both hosting modes. In a shared process an exception in one match's
+game fails that match alone, one match can be stopped without its neighbours, and
+SIGTERM ends them all as a shutdown ends one.
+"""
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+
+import pytest
+
+from arena.client import GameClient
+from arena.gameserver import wire
+from arena.matches.launcher.base import stop_match
+from arena.matches.models import Match
+from arena.matches.states import MatchStatus
+from tests.conftest import pid_alive, port_is_free, run
+from tests.integration.test_game import HOST, game_token, launch, wait_until
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
+
+PRESSES = "tests.games.presses"
+
+
+async def press_until_over(client: GameClient, opponent: GameClient, timeout: float = 60) -> dict:
+    """Press until the match is over, each press once the previous one was applied
+    (acked): presses sent during the countdown are dropped as stale, so resend."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while opponent.game_over is None:
+        assert asyncio.get_running_loop().time() < deadline, "the match did not end"
+        seq = await client.send_input(1)
+        try:
+            await opponent.wait_for(wire.STATE, lambda s, seq=seq: s["acks"].get(client.side, 0) >= seq, timeout=2)
+        except TimeoutError:
+            continue
+    return await opponent.wait_for(wire.GAME_OVER)
+
+
+async def connected_pair(port: int, tokens: tuple[str, str]) -> tuple[GameClient, GameClient]:
+    first, second = GameClient(HOST, port, tokens[0]), GameClient(HOST, port, tokens[1])
+    await first.connect(timeout=30)
+    await second.connect(timeout=30)
+    await first.wait_for(wire.COUNTDOWN, timeout=30)
+    return first, second
+
+
+def pair(ops_api, users, names: tuple[str, str], target: int = 3) -> tuple[dict, tuple[str, str]]:
+    created = launch(ops_api, players=names, points_to_win=target)
+    return created, (game_token(users[names[0]], created["id"]), game_token(users[names[1]], created["id"]))
+
+
+def test_a_second_game_is_played_through_the_room(ops_api, users, game_settings, hosting_mode):
+    game_settings(GAME_RULES=PRESSES)
+    created, tokens = pair(ops_api, users, ("alice", "bob"), target=10)
+
+    async def scenario():
+        alice, bob = await connected_pair(created["port"], tokens)
+        try:
+            assert alice.welcome["field"] == {"game": "presses", "target": 10}
+            await bob.send_input(0)  # not a press: the game says it is malformed
+            await bob.wait_for(wire.ERROR, lambda e: e["code"] == "invalid_input")
+            over = await press_until_over(alice, bob)
+            assert over == {"winner": "alice", "score": {"left": 10, "right": 0}, "reason": "points"}
+            scores = [p["score"] for name, p in bob.history if name == wire.SCORE]
+            assert scores[-1] == {"left": 10, "right": 0} and len(scores) == 10
+        finally:
+            await alice.close()
+            await bob.close()
+
+    run(scenario())
+    match = Match.objects.get(pk=created["id"])
+    assert (match.status, match.winner.username, match.finish_reason) == (MatchStatus.FINISHED, "alice", "points")
+    assert wait_until(lambda: port_is_free(created["port"]), timeout=30), "the port was not freed"
+    if hosting_mode == 1:
+        assert wait_until(lambda: not pid_alive(match.pid), timeout=30)
+    # the players are free again, and play again
+    again, _ = pair(ops_api, users, ("alice", "bob"))
+    assert again["status"] == "waiting"
+
+
+def test_an_exception_in_one_match_fails_it_alone(ops_api, users, game_settings):
+    game_settings(GAME_RULES=PRESSES, GAME_MATCHES_PER_PROCESS="8")
+    first, first_tokens = pair(ops_api, users, ("alice", "bob"))
+    second, second_tokens = pair(ops_api, users, ("carol", "dave"))
+    pids = dict(Match.objects.filter(pk__in=[first["id"], second["id"]]).values_list("id", "pid"))
+    assert len(set(pids.values())) == 1, "both matches should share one process"
+    assert first["port"] != second["port"]
+
+    async def scenario():
+        alice, bob = await connected_pair(first["port"], first_tokens)
+        carol, dave = await connected_pair(second["port"], second_tokens)
+        try:
+            await carol.send_input(-1)  # the presses game raises on this
+            over = await dave.wait_for(wire.GAME_OVER, timeout=30)
+            assert over["winner"] is None and over["reason"] == "error"
+            # the neighbour plays on to its end
+            assert (await press_until_over(alice, bob))["winner"] == "alice"
+        finally:
+            for client in (alice, bob, carol, dave):
+                await client.close()
+
+    run(scenario())
+    failed = Match.objects.get(pk=second["id"])
+    assert failed.status == MatchStatus.FAILED
+    assert failed.finish_reason.startswith("game_error: RuntimeError: the presses game was told to break")
+    assert Match.objects.get(pk=first["id"]).status == MatchStatus.FINISHED
+    assert wait_until(lambda: port_is_free(second["port"]), timeout=30), "the failed match's port was not freed"
+    assert pid_alive(failed.pid), "the shared process went down with one match"
+    again, _ = pair(ops_api, users, ("carol", "dave"))  # its players are free to play again
+    assert again["status"] == "waiting"
+
+
+def test_one_match_of_a_shared_process_is_stopped_alone_and_sigterm_ends_all(ops_api, users, game_settings):
+    game_settings(GAME_MATCHES_PER_PROCESS="8")
+    first, first_tokens = pair(ops_api, users, ("alice", "bob"))
+    second, second_tokens = pair(ops_api, users, ("carol", "dave"))
+    pid = Match.objects.get(pk=first["id"]).pid
+    assert Match.objects.get(pk=second["id"]).pid == pid
+
+    async def scenario():
+        alice, bob = await connected_pair(first["port"], first_tokens)
+        carol, dave = await connected_pair(second["port"], second_tokens)
+        try:
+            assert stop_match(pid, second["id"], "cancelled")
+            over = await dave.wait_for(wire.GAME_OVER, timeout=30)
+            assert over["reason"] == "cancelled"
+            await asyncio.sleep(0.5)
+            assert alice.game_over is None and bob.sio.connected, "the neighbour was stopped too"
+            os.kill(pid, signal.SIGTERM)
+            over = await alice.wait_for(wire.GAME_OVER, timeout=30)
+            assert over["reason"] == "shutdown"
+        finally:
+            for client in (alice, bob, carol, dave):
+                await client.close()
+
+    run(scenario())
+    statuses = dict(Match.objects.filter(pk__in=[first["id"], second["id"]]).values_list("id", "finish_reason"))
+    assert sorted(statuses.values()) == ["cancelled", "shutdown"]
+    assert wait_until(lambda: not pid_alive(pid), timeout=30), "SIGTERM did not end the shared process"
+    assert port_is_free(first["port"]) and port_is_free(second["port"])
