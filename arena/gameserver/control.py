@@ -49,7 +49,7 @@ def send_stop(run_dir: Path | str, pid: int, match_id: str, reason: str = "shutd
 class ControlSocket:
     """The receiving side, on this process's event loop."""
 
-    def __init__(self, run_dir: Path | str, stop: Callable[[str, str, bool], bool]) -> None:
+    def __init__(self, run_dir: Path | str, stop: Callable[..., bool]) -> None:
         self.stop = stop
         run_dir = Path(run_dir)
         run_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -69,7 +69,7 @@ class ControlSocket:
         except (OSError, ValueError, KeyError, TypeError):
             logger.warning("dropped a malformed control message")
             return
-        if not self.stop(match_id, reason[:200], abort):
+        if not self.stop(match_id, reason[:200], abort=abort):
             logger.info("stop for match %s, which this process does not serve", match_id)
 
     def close(self) -> None:

@@ -27,13 +27,13 @@ pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
 PRESSES = "tests.games.presses"
 
 
-async def press_until_over(client: GameClient, opponent: GameClient, timeout: float = 60) -> dict:
+async def press_until_over(client: GameClient, opponent: GameClient, move: int = 1, timeout: float = 60) -> dict:
     """Press until the match is over, each press once the previous one was applied
     (acked): presses sent during the countdown are dropped as stale, so resend."""
     deadline = asyncio.get_running_loop().time() + timeout
     while opponent.game_over is None:
         assert asyncio.get_running_loop().time() < deadline, "the match did not end"
-        seq = await client.send_input(1)
+        seq = await client.send_input(move)
         try:
             await opponent.wait_for(wire.STATE, lambda s, seq=seq: s["acks"].get(client.side, 0) >= seq, timeout=2)
         except TimeoutError:
@@ -95,8 +95,7 @@ def test_an_exception_in_one_match_fails_it_alone(ops_api, users, game_settings)
         alice, bob = await connected_pair(first["port"], first_tokens)
         carol, dave = await connected_pair(second["port"], second_tokens)
         try:
-            await carol.send_input(-1)  # the presses game raises on this
-            over = await dave.wait_for(wire.GAME_OVER, timeout=30)
+            over = await press_until_over(carol, dave, move=-1)  # the presses game raises on -1
             assert over["winner"] is None and over["reason"] == "error"
             # the neighbour plays on to its end
             assert (await press_until_over(alice, bob))["winner"] == "alice"
