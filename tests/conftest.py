@@ -203,6 +203,14 @@ def _no_stray_game_servers(request):
         time.sleep(0.02)
 
 
+def game_server_done(pid: int, port: int) -> bool:
+    """A match's server let go of it: its process exited (one match per process) or,
+    in a process serving several, its port is free (the process serves on)."""
+    if shared_process(pid):
+        return port_is_free(port)
+    return not pid_alive(pid)
+
+
 def shared_process(pid: int) -> bool:
     """True if `pid` serves several matches (it has a control socket) and stays up."""
     from arena.gameserver.control import socket_path

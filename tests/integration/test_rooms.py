@@ -11,8 +11,11 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import socket
 
+import psutil
 import pytest
+from django.conf import settings
 
 from arena.client import GameClient
 from arena.gameserver import wire
@@ -142,3 +145,32 @@ def test_one_match_of_a_shared_process_is_stopped_alone_and_sigterm_ends_all(ops
     assert sorted(statuses.values()) == ["cancelled", "shutdown"]
     assert wait_until(lambda: not pid_alive(pid), timeout=30), "SIGTERM did not end the shared process"
     assert port_is_free(first["port"]) and port_is_free(second["port"])
+
+
+def listening_ports(pid: int) -> set[int]:
+    return {c.laddr.port for c in psutil.Process(pid).net_connections("tcp") if c.status == psutil.CONN_LISTEN}
+
+
+def test_launch_failures_in_a_shared_process_end_that_launch_alone(ops_api, users, game_settings, monkeypatch):
+    game_settings(GAME_MATCHES_PER_PROCESS="8")
+    first = launch(ops_api, ("carol", "dave"))
+    pid = Match.objects.get(pk=first["id"]).pid
+    assert listening_ports(pid) == {first["port"]}
+    # too slow: the launcher gives up; the process drops that match, not its neighbour
+    monkeypatch.setattr(settings, "GAME_SERVER_LAUNCH_TIMEOUT", 0)  # this process's deadline only
+    response = ops_api.put("/api/match", {"players": ["alice", "bob"]}, format="json")
+    assert response.status_code == 503 and response.json()["error"] == "launch_timeout", response.content
+    assert Match.objects.get(players__user__username="alice").status == MatchStatus.FAILED
+    assert wait_until(lambda: listening_ports(pid) == {first["port"]}, timeout=10), listening_ports(pid)
+    assert Match.objects.get(pk=first["id"]).status == MatchStatus.WAITING and pid_alive(pid)
+    monkeypatch.undo()
+    game_settings(GAME_MATCHES_PER_PROCESS="8")
+    # no free port: the shared process says so on the launcher's pipe
+    with socket.socket() as blocker:
+        blocker.bind((HOST, 0))
+        blocker.listen()
+        port = blocker.getsockname()[1]
+        game_settings(GAME_SERVER_MIN_PORT=port, GAME_SERVER_MAX_PORT=port)
+        response = ops_api.put("/api/match", {"players": ["alice", "bob"]}, format="json")
+    assert response.status_code == 503 and response.json()["error"] == "no_free_port", response.content
+    assert pid_alive(pid) and Match.objects.get(pk=first["id"]).status == MatchStatus.WAITING
