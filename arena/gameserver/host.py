@@ -105,8 +105,8 @@ class Host:
         try:
             outcome = await room.run()
             logger.info(
-                "match %s over: %s (%s), %d steps, broadcast sends: %d direct, %d queued",
-                match_id, outcome.status, outcome.reason, room.loop_stats.steps,
+                "match %s over: %s (%s), loop %s, broadcast sends: %d direct, %d queued",
+                match_id, outcome.status, outcome.reason, room.loop_stats,
                 room.broadcast.direct, room.broadcast.queued,
             )
         except asyncio.CancelledError:

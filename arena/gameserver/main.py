@@ -99,7 +99,6 @@ async def _serve(info, sock) -> None:
         announce(port_line(port))
         logger.info("listening on port %s", port)
         await host.wait_idle()
-        logger.info("loop %s", host.ticker.stats)
     finally:
         await host.close()
 

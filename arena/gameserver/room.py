@@ -10,6 +10,7 @@ as ``failed``, whatever else the process is serving.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import random
 import time
@@ -383,10 +384,14 @@ class Room:
             queue.clear()  # intents sent during a pause or countdown are stale
         self._next_snapshot = self.game.tick
         self._result = None
-        steps_before = self.ticker.stats.steps
+        before = dataclasses.replace(self.ticker.stats)
         membership = self.ticker.join(self)
         await membership.done
-        self.loop_stats.steps += self.ticker.stats.steps - steps_before
+        # The process's late batches and dropped steps while this match played.
+        after = self.ticker.stats
+        self.loop_stats.steps += after.steps - before.steps
+        self.loop_stats.late_batches += after.late_batches - before.late_batches
+        self.loop_stats.dropped_steps += after.dropped_steps - before.dropped_steps
         if membership.crash is not None:
             raise membership.crash
         if self.crash is not None:

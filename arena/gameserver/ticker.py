@@ -74,13 +74,10 @@ class Ticker:
     async def _run(self) -> None:
         try:
             while self._members:
-                stats = await run_fixed_timestep(
+                await run_fixed_timestep(
                     self._step, self._flush, rate=self.rate, steps_per_wake=self.steps_per_wake,
-                    clock=self.clock, sleep=self.sleep,
+                    clock=self.clock, sleep=self.sleep, stats=self.stats,
                 )
-                self.stats.steps += stats.steps
-                self.stats.late_batches += stats.late_batches
-                self.stats.dropped_steps += stats.dropped_steps
         finally:
             self._task = None
             for membership in self._members:  # only if the loop itself was cancelled
