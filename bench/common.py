@@ -42,6 +42,7 @@ BENCH_SETTINGS = {
     "GAME_TICK_RATE": "60",  # the rates the targets are stated at
     "GAME_SNAPSHOT_RATE": "30",
     "GAME_SERVER_LOG_DIR": str(BENCH_DIR / "log"),
+    "GAME_SERVER_RUN_DIR": str(BENCH_DIR / "run"),
     "PYTHONUNBUFFERED": "1",
 }
 
@@ -267,13 +268,18 @@ def game_servers(server_pid: int) -> list[int]:
             cmd = psutil.Process(pid).cmdline()
             if "arena.gameserver.zygote" in cmd and psutil.Process(pid).ppid() == server_pid:
                 continue  # the zygote itself
-            if os.readlink(f"/proc/{pid}/fd/2").endswith("zygote.log"):
+            if os.readlink(f"/proc/{pid}/fd/2").endswith("zygote.log") and not shared_process(pid):
                 continue  # a spare: its stderr becomes a match's log when it gets one
         except (psutil.NoSuchProcess, OSError):
             continue
         if any("arena.gameserver" in part for part in cmd):
             found.append(pid)
     return found
+
+
+def shared_process(pid: int) -> bool:
+    """A game-server process serving several matches (it has a control socket)."""
+    return (Path(BENCH_SETTINGS["GAME_SERVER_RUN_DIR"]) / f"{pid}.sock").exists()
 
 
 def loop_stats_from_logs(match_ids: Iterable[str]) -> dict[str, int]:

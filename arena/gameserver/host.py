@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import functools
 import logging
 import socket
 from collections.abc import Callable
@@ -39,6 +40,7 @@ class Hosted:
     room: Room
     runner: web.AppRunner
     task: asyncio.Task | None = None
+    released: bool = False
 
 
 class Host:
@@ -92,6 +94,7 @@ class Host:
                 self.idle.set()
             raise
         hosted.task = asyncio.create_task(self._serve(hosted), context=context)
+        hosted.task.add_done_callback(functools.partial(self._served, hosted))
         return sock.getsockname()[1]
 
     @staticmethod
@@ -114,15 +117,28 @@ class Host:
         except Exception:  # room.run records failures itself; this is a last resort
             logger.exception("match %s ended by an error", match_id)
         finally:
-            try:
-                await asyncio.shield(hosted.runner.cleanup())  # closes the site: the port is free again
-            except Exception:
-                logger.warning("clean-up of match %s failed", match_id, exc_info=True)
-            self.matches.pop(match_id, None)
-            if self.on_ended is not None:
-                self.on_ended(match_id, outcome)
-            if not self.matches:
-                self.idle.set()
+            await asyncio.shield(self._release(hosted, outcome))
+
+    def _served(self, hosted: Hosted, task: asyncio.Task) -> None:
+        """A task cancelled before it ran never ran its clean-up: do it now."""
+        if not hosted.released:
+            asyncio.create_task(self._release(hosted, None), context=task.get_context())
+
+    async def _release(self, hosted: Hosted, outcome: Outcome | None) -> None:
+        """Close the match's site (its port is free again) and forget it, once."""
+        if hosted.released:
+            return
+        hosted.released = True
+        match_id = hosted.room.info.id
+        try:
+            await hosted.runner.cleanup()
+        except Exception:
+            logger.warning("clean-up of match %s failed", match_id, exc_info=True)
+        self.matches.pop(match_id, None)
+        if self.on_ended is not None:
+            self.on_ended(match_id, outcome)
+        if not self.matches:
+            self.idle.set()
 
     def stop(self, match_id: str, reason: str = "shutdown", *, abort: bool = False) -> bool:
         """End one match: cancelled with `reason`, or (`abort`) at once without

@@ -78,10 +78,7 @@ def serve(match_id: str, info: MatchInfo | None = None) -> int:
     # Long-lived start-up objects will never be garbage: keep the collector off them.
     gc.collect()
     gc.freeze()
-    try:
-        asyncio.run(_serve(info, sock))
-    finally:
-        connections.close_all()
+    asyncio.run(_serve(info, sock))  # its database connection is closed by its own thread
     return EXIT_OK
 
 
@@ -89,7 +86,9 @@ async def _serve(info, sock) -> None:
     """One match in this process: a `Host` with one room (see `arena.gameserver.shared`
     for a process that serves several)."""
     from arena.gameserver.host import Host
+    from arena.gameserver.store import adopt_connection
 
+    await adopt_connection()
     host = Host.from_django()
     try:
         port = await host.start(info, sock)

@@ -24,6 +24,7 @@ import logging
 import os
 import signal
 import socket
+import time
 
 from arena.gameserver.contract import MatchInfo, error_line, port_line
 
@@ -31,18 +32,14 @@ logger = logging.getLogger("arena.gameserver")
 
 MAX_MESSAGE = 64 * 1024
 FDS_PER_MATCH = 2  # stdout pipe, log file
+EARLY_STOP_KEPT = 60.0  # s: how long a stop for a match not (yet) here is remembered
 
 
 def serve_shared(zygote: socket.socket) -> int:
     """Serve matches handed over on `zygote` until told to stop; the exit code."""
-    from django.db import connections
-
     gc.collect()
     gc.freeze()
-    try:
-        asyncio.run(SharedProcess(zygote).run())
-    finally:
-        connections.close_all()
+    asyncio.run(SharedProcess(zygote).run())  # its database connection is closed by its own thread
     return 0
 
 
@@ -51,13 +48,18 @@ class SharedProcess:
         self.zygote: socket.socket | None = zygote
         self.stopping = asyncio.Event()
         self.launches: set[asyncio.Task] = set()
+        # Stops that came before their match (a launcher that gave up at once):
+        # match id -> (reason, abort, when); applied when the match arrives.
+        self.early_stops: dict[str, tuple[str, bool, float]] = {}
 
     async def run(self) -> None:
         from django.conf import settings
 
         from arena.gameserver.control import ControlSocket
         from arena.gameserver.host import Host, MatchLogs
+        from arena.gameserver.store import adopt_connection
 
+        await adopt_connection()
         self.settings = settings
         arena_logger = logging.getLogger("arena")
         fallback = arena_logger.handlers[0] if arena_logger.handlers else logging.StreamHandler()
@@ -70,7 +72,7 @@ class SharedProcess:
         loop.add_reader(self.zygote.fileno(), self._on_request)
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, self._terminate)
-        control = ControlSocket(settings.GAME_SERVER_RUN_DIR, self.host.stop)
+        control = ControlSocket(settings.GAME_SERVER_RUN_DIR, self.stop)
         logger.info("shared game server %s ready", os.getpid())
         try:
             await self.stopping.wait()
@@ -82,6 +84,15 @@ class SharedProcess:
             control.close()
             await self.host.close()
         logger.info("shared game server %s exits", os.getpid())
+
+    def stop(self, match_id: str, reason: str = "shutdown", *, abort: bool = False) -> bool:
+        """The per-match stop path; a stop for a match not started yet waits for it."""
+        if self.host.stop(match_id, reason, abort=abort):
+            return True
+        now = time.monotonic()
+        self.early_stops = {k: v for k, v in self.early_stops.items() if now - v[2] < EARLY_STOP_KEPT}
+        self.early_stops[match_id] = (reason, abort, now)
+        return False
 
     def _terminate(self) -> None:
         logger.info("SIGTERM: ending %d matches", len(self.host))
@@ -139,14 +150,25 @@ class SharedProcess:
                 _write_line(stdout_fd, error_line("launch_failed", f"{error.__class__.__name__}: {error}"))
                 self._ended(info.id, None)
                 return
-            if not _write_line(stdout_fd, port_line(port)):
+            early = self.early_stops.pop(info.id, None)
+            if early is not None:
+                logger.warning("match %s was stopped before it started", info.id)
+                self.host.stop(info.id, early[0], abort=early[1])
+            elif not _write_line(stdout_fd, port_line(port)):
                 logger.warning("launcher of match %s gave up before its port line", info.id)
                 self.host.stop(info.id, abort=True)
         finally:
             os.close(stdout_fd)
 
     def _ended(self, match_id: str, outcome) -> None:
+        from arena.gameserver.store import close_connection
+
         self.logs.close_match(match_id)
+        if not self.host.matches and not self.launches:
+            # Idle: hold no database connection while no match needs one.
+            task = asyncio.create_task(close_connection())
+            self.launches.add(task)
+            task.add_done_callback(self.launches.discard)
         if self.zygote is not None:
             try:
                 self.zygote.send(json.dumps({"ended": match_id}).encode())

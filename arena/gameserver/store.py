@@ -142,9 +142,32 @@ async def write_heartbeat(match_ids: list[str]) -> None:
     await sync_to_async(_fresh_connection_on_error(services.matches_heartbeat))(match_ids)
 
 
+def _adopt_connections() -> None:
+    from django.db import connections
+
+    for alias in connections:
+        try:
+            del connections[alias]  # a wrapper inherited from the zygote's main thread
+        except AttributeError:
+            pass
+        connections[alias]  # noqa: B018  (created here, in the database thread)
+
+
+async def adopt_connection() -> None:
+    """Make the process's database connection the database thread's own.
+
+    Django ties a connection wrapper to the thread that created it; the one a
+    forked process inherits was created by the zygote's main thread, so closing it
+    from the database thread (an idle shared process, the end of a match) would be
+    refused. Called once at the start of a game-server process."""
+    await sync_to_async(_adopt_connections)()
+
+
 async def close_connection() -> None:
-    """Close the database thread's connection (a shared process that went idle)."""
-    await sync_to_async(connection.close)()
+    """Close the database thread's connection (a process that went idle or ends)."""
+    from django.db import connections
+
+    await sync_to_async(connections.close_all)()
 
     def _spool(self, action: str, *, finished_at, **fields: Any) -> None:
         path = spool_write(self.match_id, action, finished_at=finished_at.isoformat(), **fields)

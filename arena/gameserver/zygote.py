@@ -34,6 +34,15 @@ the zygote forks as before. Spares are forked again only when no launch is under
 way (no request waiting, no launcher still reading a port line): on two CPUs a
 refill's fork and warm-up would otherwise delay the launch it follows by ~2 ms.
 
+Shared processes (``GAME_MATCHES_PER_PROCESS`` N > 1): instead of a child per
+match, the zygote hands the request (with the stdout pipe and the log file) to
+the fullest shared child that has fewer than N live matches, on a socket pair of
+its own, and forks a new one (`arena.gameserver.shared`) only when all are full.
+The launcher's answer is ``{"pid": N, "shared": true}`` and its reply socket is
+closed at once: a shared child's exit is no failed start of one launch. The child
+says ``{"ended": "<match id>"}`` when a match ends; an idle one is retired (EOF)
+when another has room. Spares are not kept in this mode.
+
 The child starts clean: its own session (`setsid`), the signal dispositions and
 mask of a fresh interpreter, stdin on /dev/null, stdout on the launcher's pipe
 (the `Port: N` contract is unchanged), stderr on the match log, none of the
