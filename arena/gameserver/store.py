@@ -136,6 +136,10 @@ class MatchStore:
         """Tell lobbies and watchers about a point (best effort, never retried)."""
         await sync_to_async(_fresh_connection_on_error(services.match_publish_score))(self.match_id, score)
 
+    def _spool(self, action: str, *, finished_at, **fields: Any) -> None:
+        path = spool_write(self.match_id, action, finished_at=finished_at.isoformat(), **fields)
+        logger.error("database unreachable: result of match %s spooled to %s", self.match_id, path)
+
 
 async def write_heartbeat(match_ids: list[str]) -> None:
     """One UPDATE for every match of the process (never retried: the next beat is)."""
@@ -168,7 +172,3 @@ async def close_connection() -> None:
     from django.db import connections
 
     await sync_to_async(connections.close_all)()
-
-    def _spool(self, action: str, *, finished_at, **fields: Any) -> None:
-        path = spool_write(self.match_id, action, finished_at=finished_at.isoformat(), **fields)
-        logger.error("database unreachable: result of match %s spooled to %s", self.match_id, path)
