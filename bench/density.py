@@ -236,7 +236,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--workers", type=int, default=2, help="load-generator processes")
     parser.add_argument("--probes", type=int, default=2, help="python-socketio spectators, as a cross-check")
     parser.add_argument("--plot", default="docs/bench-density.png")
-    parser.add_argument("--matches-per-process", default="1",
+    parser.add_argument("--matches-per-process", default="1,8",
                         help="comma-separated GAME_MATCHES_PER_PROCESS values, one sweep each (e.g. 1,8)")
     add_emit_option(parser)
     args = parser.parse_args(argv)

@@ -16,6 +16,7 @@ import socket
 import psutil
 import pytest
 from django.conf import settings
+from django.contrib.auth.models import User
 
 from arena.client import GameClient
 from arena.gameserver import wire
@@ -174,3 +175,21 @@ def test_launch_failures_in_a_shared_process_end_that_launch_alone(ops_api, user
         response = ops_api.put("/api/match", {"players": ["alice", "bob"]}, format="json")
     assert response.status_code == 503 and response.json()["error"] == "no_free_port", response.content
     assert pid_alive(pid) and Match.objects.get(pk=first["id"]).status == MatchStatus.WAITING
+
+
+def test_a_new_process_is_forked_only_when_all_are_full(ops_api, users, game_settings):
+    game_settings(GAME_MATCHES_PER_PROCESS="2")
+    first = launch(ops_api, ("alice", "bob"))
+    second = launch(ops_api, ("carol", "dave"))
+    pid_of = lambda created: Match.objects.get(pk=created["id"]).pid  # noqa: E731
+    assert pid_of(first) == pid_of(second)
+    User.objects.create_user("erin")
+    User.objects.create_user("frank")
+    third = launch(ops_api, ("erin", "frank"))
+    assert pid_of(third) != pid_of(first), "a full process took a third match"
+    # a match ends in the first process: it has room again, and gets the next one
+    assert stop_match(pid_of(first), first["id"], "cancelled")
+    assert wait_until(lambda: Match.objects.get(pk=first["id"]).status == MatchStatus.CANCELLED, timeout=30)
+    assert wait_until(lambda: port_is_free(first["port"]), timeout=30)
+    fourth = launch(ops_api, ("alice", "bob"))
+    assert pid_of(fourth) == pid_of(second), "the process with room (the older of two) should take it"
