@@ -278,7 +278,8 @@ def game_servers(server_pid: int) -> list[int]:
 
 
 def shared_process(pid: int) -> bool:
-    """A game-server process serving several matches (it has a control socket)."""
+    """A game-server process serving several matches (checked on a process whose
+    stderr is the zygote's log: a spare has no control socket until it serves)."""
     return (Path(BENCH_SETTINGS["GAME_SERVER_RUN_DIR"]) / f"{pid}.sock").exists()
 
 

@@ -206,16 +206,23 @@ def _no_stray_game_servers(request):
 def game_server_done(pid: int, port: int) -> bool:
     """A match's server let go of it: its process exited (one match per process) or,
     in a process serving several, its port is free (the process serves on)."""
-    if shared_process(pid):
+    if settings.GAME_MATCHES_PER_PROCESS > 1:
         return port_is_free(port)
     return not pid_alive(pid)
 
 
 def shared_process(pid: int) -> bool:
-    """True if `pid` serves several matches (it has a control socket) and stays up."""
+    """True if `pid` is a game server serving several matches (it stays up)."""
     from arena.gameserver.control import socket_path
 
-    return socket_path(settings.GAME_SERVER_RUN_DIR, pid).exists()
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            zygote_child = b"arena.gameserver.zygote" in f.read()
+        stderr = os.readlink(f"/proc/{pid}/fd/2")
+    except OSError:
+        return False
+    # A shared process keeps the zygote's stderr; a one-match child's is its match log.
+    return zygote_child and stderr.endswith("zygote.log") and socket_path(settings.GAME_SERVER_RUN_DIR, pid).exists()
 
 
 def pytest_sessionstart(session):

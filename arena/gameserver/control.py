@@ -1,9 +1,10 @@
-"""The per-match stop path of a shared game-server process.
+"""The per-match stop path of a game-server process.
 
 A process that serves several matches cannot be signalled for one of them: a
-SIGTERM or SIGKILL would end its neighbours too. Such a process listens on a Unix
-datagram socket, ``<GAME_SERVER_RUN_DIR>/<pid>.sock`` (the directory is private
-to the user running Arena), for messages naming one match:
+SIGTERM or SIGKILL would end its neighbours too. So every game-server process
+(one match or several) listens on a Unix datagram socket,
+``<GAME_SERVER_RUN_DIR>/<pid>.sock`` (the directory is private to the user running
+Arena), for messages naming one match:
 
     {"stop": "<match id>", "reason": "cancelled", "abort": false}
 
@@ -13,7 +14,8 @@ write, as SIGKILL drops a one-match process (the supervisor then fails it). Eith
 way its port is closed and the process's other matches play on.
 
 `send_stop` is the sending side (launchers, clean-up, cancel); it returns False
-when `pid` runs no shared process, so the caller can signal it as before.
+when `pid` has no control socket (a process started before this existed, or
+gone), so the caller can signal it as before.
 """
 from __future__ import annotations
 
@@ -35,7 +37,7 @@ def socket_path(run_dir: Path | str, pid: int) -> Path:
 
 
 def send_stop(run_dir: Path | str, pid: int, match_id: str, reason: str = "shutdown", *, abort: bool = False) -> bool:
-    """Ask shared process `pid` to end `match_id`; False if `pid` is not one."""
+    """Ask game-server process `pid` to end `match_id`; False if it has no control socket."""
     path = socket_path(run_dir, pid)
     message = json.dumps({"stop": str(match_id), "reason": reason, "abort": abort}).encode()
     with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:

@@ -88,8 +88,14 @@ async def _serve(info, sock) -> None:
     from arena.gameserver.host import Host
     from arena.gameserver.store import adopt_connection
 
+    from django.conf import settings
+
+    from arena.gameserver.control import ControlSocket
+
     await adopt_connection()
     host = Host.from_django()
+    # The same per-match stop path as a shared process's (a stop with a reason).
+    control = ControlSocket(settings.GAME_SERVER_RUN_DIR, host.stop)
     try:
         port = await host.start(info, sock)
         loop = asyncio.get_running_loop()
@@ -99,6 +105,7 @@ async def _serve(info, sock) -> None:
         logger.info("listening on port %s", port)
         await host.wait_idle()
     finally:
+        control.close()
         await host.close()
 
 

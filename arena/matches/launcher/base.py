@@ -53,9 +53,10 @@ def kill_group(pid: int) -> None:
 
 
 def stop_match(pid: int, match_id: str, reason: str = "shutdown", *, abort: bool = False) -> bool:
-    """End one match of a shared game-server process (its neighbours play on).
+    """End one match of game-server process `pid`, cancelled with `reason` (or
+    dropped at once: `abort`); in a shared process its neighbours play on.
 
-    False if `pid` is not a shared process (a one-match process: signal it)."""
+    False if `pid` has no control socket (gone, or not a game server): signal it."""
     from arena.gameserver.control import send_stop
 
     return send_stop(settings.GAME_SERVER_RUN_DIR, pid, match_id, reason, abort=abort)
