@@ -23,7 +23,7 @@ from arena.gameserver import wire
 from arena.matches.launcher.base import stop_match
 from arena.matches.models import Match
 from arena.matches.states import MatchStatus
-from tests.conftest import pid_alive, port_is_free, run
+from tests.conftest import game_server_done, pid_alive, port_is_free, run
 from tests.integration.test_game import HOST, game_token, launch, wait_until
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
@@ -193,3 +193,22 @@ def test_a_new_process_is_forked_only_when_all_are_full(ops_api, users, game_set
     assert wait_until(lambda: port_is_free(first["port"]), timeout=30)
     fourth = launch(ops_api, ("alice", "bob"))
     assert pid_of(fourth) == pid_of(second), "the process with room (the older of two) should take it"
+
+
+def test_a_match_is_stopped_with_a_reason_in_either_mode(ops_api, users, hosting_mode):
+    created, tokens = pair(ops_api, users, ("alice", "bob"))
+    match = Match.objects.get(pk=created["id"])
+
+    async def scenario():
+        alice, bob = await connected_pair(created["port"], tokens)
+        try:
+            assert stop_match(match.pid, created["id"], "cancelled")
+            return await bob.wait_for(wire.GAME_OVER, timeout=30)
+        finally:
+            await alice.close()
+            await bob.close()
+
+    assert run(scenario())["reason"] == "cancelled"
+    match.refresh_from_db()
+    assert (match.status, match.finish_reason) == (MatchStatus.CANCELLED, "cancelled")
+    assert wait_until(lambda: game_server_done(match.pid, created["port"]), timeout=30)
