@@ -88,7 +88,7 @@ async def _serve(info, sock) -> None:
     from arena.gameserver.host import Host
     from arena.gameserver.store import adopt_connection
 
-    from django.conf import settings
+    from arena.conf import settings
 
     from arena.gameserver.control import ControlSocket
 

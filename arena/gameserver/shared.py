@@ -53,7 +53,7 @@ class SharedProcess:
         self.early_stops: dict[str, tuple[str, bool, float]] = {}
 
     async def run(self) -> None:
-        from django.conf import settings
+        from arena.conf import settings
 
         from arena.gameserver.control import ControlSocket
         from arena.gameserver.host import Host, MatchLogs
