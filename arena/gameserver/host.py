@@ -39,6 +39,7 @@ CURRENT_MATCH: contextvars.ContextVar[str | None] = contextvars.ContextVar("aren
 class Hosted:
     room: Room
     runner: web.AppRunner
+    context: contextvars.Context
     task: asyncio.Task | None = None
     released: bool = False
 
@@ -84,7 +85,7 @@ class Host:
         app = web.Application()
         room.sio.attach(app)
         runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=0.5)
-        hosted = self.matches[info.id] = Hosted(room, runner)
+        hosted = self.matches[info.id] = Hosted(room, runner, context)
         self.idle.clear()
         try:
             await asyncio.create_task(self._open(runner, sock), context=context)
@@ -122,7 +123,7 @@ class Host:
     def _served(self, hosted: Hosted, task: asyncio.Task) -> None:
         """A task cancelled before it ran never ran its clean-up: do it now."""
         if not hosted.released:
-            asyncio.create_task(self._release(hosted, None), context=task.get_context())
+            asyncio.create_task(self._release(hosted, None), context=hosted.context)
 
     async def _release(self, hosted: Hosted, outcome: Outcome | None) -> None:
         """Close the match's site (its port is free again) and forget it, once."""
