@@ -42,6 +42,7 @@ class Hosted:
     context: contextvars.Context
     task: asyncio.Task | None = None
     released: bool = False
+    aborted: bool = False  # an abort that came while its site was opening
 
 
 class Host:
@@ -96,6 +97,8 @@ class Host:
             raise
         hosted.task = asyncio.create_task(self._serve(hosted), context=context)
         hosted.task.add_done_callback(functools.partial(self._served, hosted))
+        if hosted.aborted:
+            hosted.task.cancel()
         return sock.getsockname()[1]
 
     @staticmethod
@@ -147,8 +150,10 @@ class Host:
         hosted = self.matches.get(match_id)
         if hosted is None:
             return False
-        if abort and hosted.task is not None:
-            hosted.task.cancel()
+        if abort:
+            hosted.aborted = True
+            if hosted.task is not None:
+                hosted.task.cancel()
         else:
             hosted.room.request_shutdown(reason)
         return True
