@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import secrets
 import signal
 import socket
 import statistics
@@ -33,6 +34,8 @@ HOST = "127.0.0.1"
 BENCH_SETTINGS = {
     "DJANGO_SETTINGS_MODULE": "arena.settings",
     "DEBUG": "0",  # no query log growing in long-lived processes
+    # DEBUG off needs a key of the site's own (the development one is refused); one per run
+    "SECRET_KEY": os.environ.get("SECRET_KEY") or secrets.token_urlsafe(50),
     "ARENA_LOG_LEVEL": "INFO",  # game servers log their loop statistics at exit
     "GAME_SERVER_MIN_PORT": "27000",
     "GAME_SERVER_MAX_PORT": "27999",
