@@ -266,6 +266,14 @@ GAME_SERVER_LAUNCH_TIMEOUT = env_float("GAME_SERVER_LAUNCH_TIMEOUT", 10.0)
 GAME_SERVER_LAUNCHER = env_str("GAME_SERVER_LAUNCHER", "warm")
 # Game servers the warm launcher's zygote keeps forked and warmed up, waiting for a match.
 GAME_ZYGOTE_SPARES = env_int("GAME_ZYGOTE_SPARES", 2)
+# Matches one game-server process serves (warm launcher): 1 = a process per match
+# (a crash takes one match down); N > 1 = up to N matches share a process, its event
+# loop, timer and database connection (denser; a crash of the process takes N down).
+GAME_MATCHES_PER_PROCESS = env_int("GAME_MATCHES_PER_PROCESS", 1)
+# The game the rooms run: the import path of a module with create(*, seed, points_to_win).
+GAME_RULES = env_str("GAME_RULES", "arena.pong.game")
+# Control sockets of shared game-server processes (the per-match stop path).
+GAME_SERVER_RUN_DIR = Path(env_str("GAME_SERVER_RUN_DIR", str(VAR_DIR / "run" / "gameserver")))
 GAME_SERVER_LOG_DIR = Path(env_str("GAME_SERVER_LOG_DIR", str(VAR_DIR / "log" / "gameserver")))
 GAME_PLAYER_CONNECT_TIMEOUT = env_float("GAME_PLAYER_CONNECT_TIMEOUT", 60.0)
 GAME_COUNTDOWN = env_float("GAME_COUNTDOWN", 3.0)

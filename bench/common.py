@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import secrets
 import signal
 import socket
 import statistics
@@ -33,6 +34,8 @@ HOST = "127.0.0.1"
 BENCH_SETTINGS = {
     "DJANGO_SETTINGS_MODULE": "arena.settings",
     "DEBUG": "0",  # no query log growing in long-lived processes
+    # DEBUG off needs a key of the site's own (the development one is refused); one per run
+    "SECRET_KEY": os.environ.get("SECRET_KEY") or secrets.token_urlsafe(50),
     "ARENA_LOG_LEVEL": "INFO",  # game servers log their loop statistics at exit
     "GAME_SERVER_MIN_PORT": "27000",
     "GAME_SERVER_MAX_PORT": "27999",
@@ -42,6 +45,7 @@ BENCH_SETTINGS = {
     "GAME_TICK_RATE": "60",  # the rates the targets are stated at
     "GAME_SNAPSHOT_RATE": "30",
     "GAME_SERVER_LOG_DIR": str(BENCH_DIR / "log"),
+    "GAME_SERVER_RUN_DIR": str(BENCH_DIR / "run"),
     "PYTHONUNBUFFERED": "1",
 }
 
@@ -267,13 +271,19 @@ def game_servers(server_pid: int) -> list[int]:
             cmd = psutil.Process(pid).cmdline()
             if "arena.gameserver.zygote" in cmd and psutil.Process(pid).ppid() == server_pid:
                 continue  # the zygote itself
-            if os.readlink(f"/proc/{pid}/fd/2").endswith("zygote.log"):
+            if os.readlink(f"/proc/{pid}/fd/2").endswith("zygote.log") and not shared_process(pid):
                 continue  # a spare: its stderr becomes a match's log when it gets one
         except (psutil.NoSuchProcess, OSError):
             continue
         if any("arena.gameserver" in part for part in cmd):
             found.append(pid)
     return found
+
+
+def shared_process(pid: int) -> bool:
+    """A game-server process serving several matches (checked on a process whose
+    stderr is the zygote's log: a spare has no control socket until it serves)."""
+    return (Path(BENCH_SETTINGS["GAME_SERVER_RUN_DIR"]) / f"{pid}.sock").exists()
 
 
 def loop_stats_from_logs(match_ids: Iterable[str]) -> dict[str, int]:

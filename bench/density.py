@@ -13,6 +13,11 @@ is cancelled and the server logs its loop statistics, which are summed).
 
 The sweep stops early once the median match ticks below 50 Hz: the machine is
 past saturation and a larger N says nothing more.
+
+`--matches-per-process 1,8` runs the sweep once per hosting mode
+(`GAME_MATCHES_PER_PROCESS`), in the same run, each behind a web server of its
+own; the CPU of the game servers is also given per match-second, the figure that
+compares the modes.
 """
 from __future__ import annotations
 
@@ -137,7 +142,7 @@ def measure_step(server: DjangoServer, load: LoadGenerator, ops: str, accounts: 
     cpu0, load_cpu0, busy0, wall0 = cpu_seconds(pids), cpu_seconds(others), machine_busy(), time.monotonic()
     results = load.measure(args.seconds)
     cpu1, load_cpu1, busy1, wall1 = cpu_seconds(pids), cpu_seconds(others), machine_busy(), time.monotonic()
-    uss = uss_mib(pids, limit=20)
+    uss = uss_mib(pids, limit=len(pids))
     window = wall1 - wall0
     servers_cpu = sum(cpu1[p] - cpu0[p] for p in cpu1 if p in cpu0)
     loadgen_cpu = sum(load_cpu1[p] - load_cpu0[p] for p in load_cpu1 if p in load_cpu0)
@@ -162,6 +167,9 @@ def measure_step(server: DjangoServer, load: LoadGenerator, ops: str, accounts: 
         "machine_cpu_pct": 100 * machine_cpu / window,
         "other_cpu_pct": 100 * (machine_cpu - servers_cpu - loadgen_cpu) / window,
         "uss_mib_mean": sum(uss) / len(uss) if uss else float("nan"),
+        "uss_mib_per_match": sum(uss) / max(1, len(matches)),
+        "cpu_ms_per_match_s": 1000 * servers_cpu / window / max(1, playing),
+        "per_process": args.per_process,
         "uss_mib_max": max(uss) if uss else float("nan"),
         "loop": loops,
         "server_tick_rate": server_tick_rate(loops),
@@ -176,15 +184,16 @@ def load_pids(load: LoadGenerator) -> list[int]:
 
 def row(s: dict) -> list:
     lat = s["latency_ms"]
-    return [s["n"], f"{s['launched']}/{s['n']}", f"{s['matches'] - s['silent_matches']}/{s['n']}", s["server_tick_rate"], s["tick_rate_p50"], s["tick_rate_min"],
+    return [s["per_process"], s["n"], f"{s['launched']}/{s['n']}", f"{s['matches'] - s['silent_matches']}/{s['n']}", s["server_tick_rate"], s["tick_rate_p50"], s["tick_rate_min"],
             lat["player"]["p50"], lat["player"]["p99"], lat["probe"]["p99"], s["dropped"],
-            s["loop"]["dropped_steps"], s["server_cpu_ms_per_s"], s["servers_cpu_pct"],
-            s["loadgen_cpu_pct_psutil"], s["other_cpu_pct"], s["uss_mib_mean"]]
+            s["loop"]["dropped_steps"], s["game_servers"], s["server_cpu_ms_per_s"], s["cpu_ms_per_match_s"],
+            s["servers_cpu_pct"], s["loadgen_cpu_pct_psutil"], s["other_cpu_pct"], s["uss_mib_mean"],
+            s["uss_mib_per_match"]]
 
 
-HEADERS = ["N", "up", "playing", "server tick/s", "client tick/s p50", "client tick/s min", "lat p50 ms", "lat p99 ms", "probe p99 ms",
-           "dropped snaps", "dropped steps", "server ms/s each", "servers CPU %", "loadgen CPU %",
-           "other CPU %", "USS MiB"]
+HEADERS = ["per process", "N", "up", "playing", "server tick/s", "client tick/s p50", "client tick/s min", "lat p50 ms", "lat p99 ms", "probe p99 ms",
+           "dropped snaps", "dropped steps", "processes", "CPU ms/s per process", "CPU ms per match-s",
+           "servers CPU %", "loadgen CPU %", "other CPU %", "USS MiB per process", "USS MiB per match"]
 
 
 def plot(steps: list[dict], path) -> None:
@@ -193,23 +202,26 @@ def plot(steps: list[dict], path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    ns = [s["n"] for s in steps]
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4))
-    ax1.plot(ns, [s["server_tick_rate"] for s in steps], "o-", label="simulated (server loop stats)")
-    ax1.plot(ns, [s["tick_rate_min"] for s in steps], "s--", label="slowest match, seen by its players")
+    for mode in sorted({s["per_process"] for s in steps}):
+        mine = [s for s in steps if s["per_process"] == mode]
+        ns = [s["n"] for s in mine]
+        label = f"{mode} per process"
+        ax1.plot(ns, [s["server_tick_rate"] for s in mine], "o-", label=f"{label}: simulated")
+        ax1.plot(ns, [s["tick_rate_min"] for s in mine], "s--", label=f"{label}: slowest match seen")
+        ax2.plot(ns, [s["latency_ms"]["player"]["p50"] for s in mine], "o-", label=f"{label}: p50")
+        ax2.plot(ns, [s["latency_ms"]["player"]["p99"] for s in mine], "s--", label=f"{label}: p99")
     ax1.axhline(59.5, color="grey", lw=0.8, ls=":", label="target 59.5")
     ax1.set_xlabel("concurrent matches")
     ax1.set_ylabel("ticks per second")
     ax1.set_title("Tick rate")
-    ax1.legend()
-    ax2.plot(ns, [s["latency_ms"]["player"]["p50"] for s in steps], "o-", label="p50")
-    ax2.plot(ns, [s["latency_ms"]["player"]["p99"] for s in steps], "s--", label="p99")
+    ax1.legend(fontsize=7)
     ax2.axhline(25, color="grey", lw=0.8, ls=":", label="target p99 25 ms")
     ax2.set_xlabel("concurrent matches")
     ax2.set_ylabel("ms")
     ax2.set_yscale("log")
     ax2.set_title("Snapshot latency (players)")
-    ax2.legend()
+    ax2.legend(fontsize=7)
     fig.suptitle("Arena density: 2 players per match, 10 Hz inputs, 60 Hz ticks, 30 Hz snapshots")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
@@ -224,23 +236,30 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--workers", type=int, default=2, help="load-generator processes")
     parser.add_argument("--probes", type=int, default=2, help="python-socketio spectators, as a cross-check")
     parser.add_argument("--plot", default="docs/bench-density.png")
+    parser.add_argument("--matches-per-process", default="1,8",
+                        help="comma-separated GAME_MATCHES_PER_PROCESS values, one sweep each (e.g. 1,8)")
     add_emit_option(parser)
     args = parser.parse_args(argv)
     sweep = [int(x) for x in args.sweep.split(",")]
     data = {"machine": machine(), "args": vars(args), "steps": []}
     with bench_run("bench.density"):
-        accounts_data = prepare_database(2 * sum(sweep) + 10)
+        modes = [int(x) for x in args.matches_per_process.split(",")]
+        accounts_data = prepare_database(2 * sum(sweep) * len(modes) + 10)
         accounts = Accounts(accounts_data["players"])
-        settings = {"GAME_SERVER_LAUNCHER": "warm", **broadcast_settings(args)}
-        with DjangoServer("density", **settings) as server, LoadGenerator(args.workers) as load:
-            api(server.url, accounts_data["ops"], "GET", "/api/match/00000000-0000-0000-0000-000000000000")
-            for n in sweep:
-                step = measure_step(server, load, accounts_data["ops"], accounts, n, args)
-                data["steps"].append(step)
-                print(table(HEADERS, [row(step)]).splitlines()[-1], flush=True)
-                if step["server_tick_rate"] < 50 or step["latency_ms"]["player"]["p99"] > 2000:
-                    print("stopping the sweep: the machine is far past saturation")
-                    break
+        with LoadGenerator(args.workers) as load:
+            for mode in modes:
+                args.per_process = mode
+                settings = {"GAME_SERVER_LAUNCHER": "warm", "GAME_MATCHES_PER_PROCESS": str(mode),
+                            **broadcast_settings(args)}
+                with DjangoServer(f"density-{mode}", **settings) as server:
+                    api(server.url, accounts_data["ops"], "GET", "/api/match/00000000-0000-0000-0000-000000000000")
+                    for n in sweep:
+                        step = measure_step(server, load, accounts_data["ops"], accounts, n, args)
+                        data["steps"].append(step)
+                        print(table(HEADERS, [row(step)]).splitlines()[-1], flush=True)
+                        if step["server_tick_rate"] < 50 or step["latency_ms"]["player"]["p99"] > 2000:
+                            print("stopping the sweep: the machine is far past saturation")
+                            break
         report("density" + ("-emit" if args.emit else ""), data, HEADERS, [row(s) for s in data["steps"]],
                title="Density: N matches, 2 players each (10 Hz inputs), 60 Hz ticks, 30 Hz snapshots")
         if args.plot:

@@ -5,7 +5,7 @@ runs in this process; N lean clients connect from load-generator processes. The
 server broadcasts a snapshot-sized `state` event at 30 Hz for a few seconds, in
 two ways, and the CPU time of this process is divided by the messages sent:
 
-* ``emit``: `await sio.emit("state", payload)`, as `arena.gameserver.session`
+* ``emit``: `await sio.emit("state", payload)`, as `arena.gameserver.room`
   did before: python-socketio creates one task per recipient, each puts the packet on
   that connection's Engine.IO queue, whose writer task sends it;
 * ``queue``: the packet is encoded once and put straight on every connection's

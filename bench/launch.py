@@ -121,10 +121,11 @@ def no_view_cpu(server: DjangoServer, ops: str, count: int = 200) -> float:
     return 1000 * sum(after[p] - before[p] for p in pids if p in before) / count
 
 
-def in_process(name: str, names: list[str], count: int) -> dict[str, list[float]]:
+def in_process(name: str, names: list[str], count: int, settings: dict[str, str] | None = None) -> dict[str, list[float]]:
     out = subprocess.run(
         [python(), "-m", "bench.launch_direct", str(count), *names],
-        cwd=BASE_DIR, env=bench_env(**SERVER_SETTINGS, **LAUNCHERS[name]), capture_output=True, text=True, timeout=300,
+        cwd=BASE_DIR, env=bench_env(**SERVER_SETTINGS, **(settings or LAUNCHERS[name])), capture_output=True,
+        text=True, timeout=300,
     )
     if out.returncode != 0:
         raise RuntimeError(f"launch_direct failed: {out.stderr[-2000:]}")
@@ -141,8 +142,10 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--rounds", type=int, default=25, help="sequential launches per strategy")
     parser.add_argument("--concurrent", type=int, default=50)
     parser.add_argument("--direct", type=int, default=20, help="in-process launches per strategy")
+    parser.add_argument("--matches-per-process", type=int, default=8,
+                        help="also time launch() into shared processes (GAME_MATCHES_PER_PROCESS; 1: leave it out)")
     args = parser.parse_args(argv)
-    needed = 2 * len(CONFIGS) * (args.rounds + args.concurrent + args.direct + 2 * GUNICORN_WORKERS + 4)
+    needed = 2 * (len(CONFIGS) + 1) * (args.rounds + args.concurrent + args.direct + 2 * GUNICORN_WORKERS + 4)
     with bench_run("bench.launch"):
         accounts = prepare_database(needed)
         players = Players([name for name, _ in accounts["players"]])
@@ -169,6 +172,13 @@ def main(argv: list[str] | None = None) -> dict:
                 conc[name] = concurrent(servers[name], ops, players, args.concurrent)
                 wait_quiet(4)
         direct = {name: in_process(name, players.take(2 * (args.direct + 2)), args.direct) for name in STRATEGIES}
+        direct_names = list(STRATEGIES)
+        if args.matches_per_process > 1:
+            # Most of these launches go to a process with room; one in N forks a new one.
+            shared = f"warm, {args.matches_per_process} per process"
+            direct[shared] = in_process(shared, players.take(2 * (args.direct + 2)), args.direct, {
+                "GAME_SERVER_LAUNCHER": "warm", "GAME_MATCHES_PER_PROCESS": str(args.matches_per_process)})
+            direct_names.append(shared)
 
         for name in CONFIGS:
             ok = [r for r in seq[name] if r["status"] == 201 and "ready" in r]
@@ -184,7 +194,7 @@ def main(argv: list[str] | None = None) -> dict:
                          put["p99"], ready["p50"], ready["p99"], ready["max"]])
             data[f"{name}_concurrent"] = {"put": put, "ready": ready, "wall": wall, "results": results,
                                          "errors": sorted({str(r.get('error')) for r in results if r not in ok})}
-        for name in STRATEGIES:
+        for name in direct_names:
             launch = summary_ms(direct[name]["durations"])
             rows.append([name, "launch() in-process", f"{launch['n']}/{args.direct}", launch["p50"],
                          launch["p99"], "", "", launch["max"]])

@@ -112,6 +112,18 @@ def game_settings(monkeypatch):
     return apply
 
 
+#: The hosting modes the game-server tests run in: one process per match (the
+#: default) and up to 8 matches per process.
+HOSTING_MODES = (1, 8)
+
+
+@pytest.fixture(params=HOSTING_MODES, ids=lambda n: f"per_process={n}")
+def hosting_mode(request, game_settings) -> int:
+    """Run the test once per hosting mode (GAME_MATCHES_PER_PROCESS)."""
+    game_settings(GAME_MATCHES_PER_PROCESS=request.param)
+    return request.param
+
+
 @pytest.fixture
 def users(db):
     """alice, bob, carol (password = name) and ops, who may create matches."""
@@ -166,17 +178,51 @@ def _no_stray_game_servers(request):
     yield
     if "django_db_setup" not in request.fixturenames:
         return
-    from arena.matches.launcher.base import kill_group
+    from arena.matches.launcher.base import kill_group, stop_game_server
     from arena.matches.models import Match
 
     pids = game_servers_started_here()
+    rows = []
     with contextlib.suppress(Exception):  # a test may have broken the connection; the rest still counts
-        pids |= set(Match.objects.exclude(pid=None).values_list("pid", flat=True))  # e.g. outlived its zygote
+        rows = list(Match.objects.exclude(pid=None).values_list("pid", "id", "port"))  # e.g. outlived its zygote
     for pid in pids:
         kill_group(pid)
+    ports = set()
+    for pid, match_id, port in rows:
+        if pid not in pids:
+            # A process serving several matches loses this match alone (neighbours
+            # of other tests' leftovers are theirs); a one-match process is killed.
+            stop_game_server(pid, str(match_id))
+            if port:
+                ports.add(port)
+        pids.add(pid)
     deadline = time.monotonic() + 3
-    while any(pid_alive(pid) for pid in pids) and time.monotonic() < deadline:
+    while time.monotonic() < deadline and (
+        any(pid_alive(pid) and not shared_process(pid) for pid in pids) or not all(map(port_is_free, ports))
+    ):
         time.sleep(0.02)
+
+
+def game_server_done(pid: int, port: int) -> bool:
+    """A match's server let go of it: its process exited (one match per process) or,
+    in a process serving several, its port is free (the process serves on)."""
+    if settings.GAME_MATCHES_PER_PROCESS > 1:
+        return port_is_free(port)
+    return not pid_alive(pid)
+
+
+def shared_process(pid: int) -> bool:
+    """True if `pid` is a game server serving several matches (it stays up)."""
+    from arena.gameserver.control import socket_path
+
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            zygote_child = b"arena.gameserver.zygote" in f.read()
+        stderr = os.readlink(f"/proc/{pid}/fd/2")
+    except OSError:
+        return False
+    # A shared process keeps the zygote's stderr; a one-match child's is its match log.
+    return zygote_child and stderr.endswith("zygote.log") and socket_path(settings.GAME_SERVER_RUN_DIR, pid).exists()
 
 
 def pytest_sessionstart(session):

@@ -29,6 +29,7 @@ async def run_fixed_timestep(
     max_catch_up: int = 5,
     clock: Callable[[], float] | None = None,
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    stats: LoopStats | None = None,
 ) -> LoopStats:
     """Call `step(dt)` `rate` times per second until it returns False.
 
@@ -39,13 +40,16 @@ async def run_fixed_timestep(
     inputs earlier to a state nobody sees before the next snapshot anyway, and
     each wake-up costs the event loop more than a step. Up to `max_catch_up`
     steps beyond those are run to catch up after a stall.
+
+    The counts go to `stats` as they happen when given (a caller that reads them
+    while the loop runs), else to a new `LoopStats`; either is returned.
     """
     if steps_per_wake < 1 or max_catch_up < 1:
         raise ValueError("steps_per_wake and max_catch_up must be >= 1")
     clock = clock or asyncio.get_running_loop().time
     dt = 1.0 / rate
     batch_cap = steps_per_wake + max_catch_up - 1
-    stats = LoopStats()
+    stats = stats if stats is not None else LoopStats()
     deadline = clock()  # of the next step
     while True:
         now = clock()

@@ -1,5 +1,8 @@
 """The game-server process: bind a port, announce it, serve one match, exit.
 
+(The one-match mode, ``GAME_MATCHES_PER_PROCESS=1``; `arena.gameserver.shared`
+is a process serving several.)
+
 `prepare()` does the expensive imports and Django set-up; `serve()` runs one
 match. A plain launch calls both; the warm launcher's zygote calls `prepare()`
 once and `serve()` in each forked child.
@@ -40,7 +43,11 @@ def prepare() -> None:
     import engineio.async_drivers.aiohttp  # noqa: F401  (python-socketio imports it lazily)
     import socketio  # noqa: F401
 
-    from arena.gameserver import ports, session  # noqa: F401
+    from arena.conf import settings
+    from arena.gameserver import host, ports  # noqa: F401
+    from arena.gameserver.game import load_rules
+
+    load_rules(settings.GAME_RULES)  # the game's code too
 
 
 def serve(match_id: str, info: MatchInfo | None = None) -> int:
@@ -71,44 +78,35 @@ def serve(match_id: str, info: MatchInfo | None = None) -> int:
     # Long-lived start-up objects will never be garbage: keep the collector off them.
     gc.collect()
     gc.freeze()
-    try:
-        asyncio.run(_serve(info, sock))
-    finally:
-        connections.close_all()
+    asyncio.run(_serve(info, sock))  # its database connection is closed by its own thread
     return EXIT_OK
 
 
 async def _serve(info, sock) -> None:
-    from aiohttp import web
-
-    from arena.gameserver import control
-    from arena.gameserver.session import GameSession, GameSettings
-    from arena.gameserver.store import MatchStore
+    """One match in this process: a `Host` with one room (see `arena.gameserver.shared`
+    for a process that serves several)."""
+    from arena.gameserver.host import Host
+    from arena.gameserver.store import adopt_connection
 
     from arena.conf import settings
 
-    store = MatchStore(info.id, retry_for=settings.GAME_RESULT_RETRY_FOR, host_name=settings.GAME_HOST_NAME)
-    session = GameSession(info, store, GameSettings.from_django())
-    app = web.Application()
-    session.sio.attach(app)
-    control.attach(app, session)
-    runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=0.5)
-    await runner.setup()
-    site = web.SockSite(runner, sock)
-    await site.start()
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(signum, session.request_shutdown, "shutdown")
-    announce(port_line(sock.getsockname()[1]))
-    logger.info("listening on port %s", sock.getsockname()[1])
+    from arena.gameserver.control import ControlSocket
+
+    await adopt_connection()
+    host = Host.from_django()
+    # The same per-match stop path as a shared process's (a stop with a reason).
+    control = ControlSocket(settings.GAME_SERVER_RUN_DIR, host.stop)
     try:
-        outcome = await session.run()
-        logger.info(
-            "match over: %s (%s), loop %s, broadcast sends: %d direct, %d queued",
-            outcome.status, outcome.reason, session.loop_stats, session.broadcast.direct, session.broadcast.queued,
-        )
+        port = await host.start(info, sock)
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, host.shutdown, "shutdown")
+        announce(port_line(port))
+        logger.info("listening on port %s", port)
+        await host.wait_idle()
     finally:
-        await runner.cleanup()
+        control.close()
+        await host.close()
 
 
 def announce(line: str) -> None:

@@ -1,7 +1,10 @@
 """The game server's view of the database: the match it serves and its result.
 
 The game loop is asynchronous and must never wait on the database, so every call
-runs the shared match services in a worker thread.
+runs the shared match services in a worker thread: asgiref's one thread for
+thread-sensitive calls, so a process's database writes, whatever number of
+matches it serves, go through one thread and one connection. The game server
+reaches the database and the notifications only through `arena.matches.services`.
 """
 from __future__ import annotations
 
@@ -134,15 +137,13 @@ class MatchStore:
             self._spool("cancel", score=score, reason=reason, finished_at=finished_at)
             return True
 
+    async def fail(self, *, reason: str) -> bool:
+        """The match broke (its game raised): failed, retried like a result."""
+        return await self._call(services.match_fail, self.match_id, reason=reason)
+
     async def publish_score(self, score: dict[str, int]) -> None:
         """Tell lobbies and watchers about a point (best effort, never retried)."""
-        from django.apps import apps
-
-        if not apps.is_installed("arena.notifications"):  # optional: a host may have its own channel
-            return
-        from arena.notifications import publish
-
-        await sync_to_async(_fresh_connection_on_error(publish.match_score))(self.match_id, score)
+        await sync_to_async(_fresh_connection_on_error(services.match_publish_score))(self.match_id, score)
 
     async def heartbeat(self) -> str | None:
         """None while the match is live and ours; else why this server must stop."""
@@ -153,3 +154,37 @@ class MatchStore:
             fields["host_name"] = self.host_name
         path = spool_write(self.match_id, action, finished_at=finished_at.isoformat(), **fields)
         logger.error("database unreachable: result of match %s spooled to %s", self.match_id, path)
+
+
+async def write_heartbeat(match_ids: list[str], host_name: str | None = None) -> dict[str, str]:
+    """One UPDATE for every match of the process (never retried: the next beat is);
+    returns the matches no longer live here, with why (see `services.matches_heartbeat`)."""
+    return await sync_to_async(_fresh_connection_on_error(services.matches_heartbeat))(match_ids, host_name=host_name)
+
+
+def _adopt_connections() -> None:
+    from django.db import connections
+
+    for alias in connections:
+        try:
+            del connections[alias]  # a wrapper inherited from the zygote's main thread
+        except AttributeError:
+            pass
+        connections[alias]  # noqa: B018  (created here, in the database thread)
+
+
+async def adopt_connection() -> None:
+    """Make the process's database connection the database thread's own.
+
+    Django ties a connection wrapper to the thread that created it; the one a
+    forked process inherits was created by the zygote's main thread, so closing it
+    from the database thread (an idle shared process, the end of a match) would be
+    refused. Called once at the start of a game-server process."""
+    await sync_to_async(_adopt_connections)()
+
+
+async def close_connection() -> None:
+    """Close the database thread's connection (a process that went idle or ends)."""
+    from django.db import connections
+
+    await sync_to_async(connections.close_all)()

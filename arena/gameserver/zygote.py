@@ -34,6 +34,15 @@ the zygote forks as before. Spares are forked again only when no launch is under
 way (no request waiting, no launcher still reading a port line): on two CPUs a
 refill's fork and warm-up would otherwise delay the launch it follows by ~2 ms.
 
+Shared processes (``GAME_MATCHES_PER_PROCESS`` N > 1): instead of a child per
+match, the zygote hands the request (with the stdout pipe and the log file) to
+the fullest shared child that has fewer than N live matches, on a socket pair of
+its own, and forks a new one (`arena.gameserver.shared`) only when all are full.
+The launcher's answer is ``{"pid": N, "shared": true}`` and its reply socket is
+closed at once: a shared child's exit is no failed start of one launch. The child
+says ``{"ended": "<match id>"}`` when a match ends; an idle one is retired (EOF)
+when another has room. Spares are not kept in this mode.
+
 The child starts clean: its own session (`setsid`), the signal dispositions and
 mask of a fresh interpreter, stdin on /dev/null, stdout on the launcher's pipe
 (the `Port: N` contract is unchanged), stderr on the match log, none of the
@@ -88,14 +97,28 @@ class Spare:
     ready: bool = False
 
 
+@dataclass
+class SharedChild:
+    """A child serving several matches (`arena.gameserver.shared`), fed on `sock`."""
+
+    pid: int
+    sock: socket.socket
+    live: set[str]
+
+
 class Zygote:
-    def __init__(self, control: socket.socket, initial_signals: dict, spares: int = 0) -> None:
+    def __init__(
+        self, control: socket.socket, initial_signals: dict, spares: int = 0, matches_per_process: int = 1
+    ) -> None:
         self.control: socket.socket | None = control
+        self.per_process = max(1, matches_per_process)
+        self.shared: dict[int, SharedChild] = {}  # socket fd -> shared child
         self.poller = select.poll()
         self.children: dict[int, socket.socket | None] = {}  # pid -> reply socket while the launcher listens
         self.replies: dict[int, int] = {}  # reply socket fd -> pid
         self.spares: dict[int, Spare] = {}  # spare socket fd -> spare, oldest first
-        self.spare_target = max(0, spares)
+        # Spares are one-match children; a shared process takes matches once started.
+        self.spare_target = max(0, spares) if self.per_process == 1 else 0
         self.spare_retry_at = 0.0
         self.forked = 0
         self.handed_to_spares = 0
@@ -115,7 +138,7 @@ class Zygote:
         self.control.sendall(json.dumps({"ready": os.getpid()}).encode())
         logger.info("zygote %s ready", os.getpid())
         self.refill_spares()
-        while self.control is not None or self.children or self.spares:
+        while self.control is not None or self.children or self.spares or self.shared:
             for fd, events in self.poller.poll(POLL_INTERVAL_MS):
                 if self.control is not None and fd == self.control.fileno():
                     self._on_control(events)
@@ -125,6 +148,8 @@ class Zygote:
                     self._forget_reply(fd)  # the launcher closed its end: it has the port
                 elif fd in self.spares:
                     self._on_spare(fd)
+                elif fd in self.shared:
+                    self._on_shared(fd)
             self.reap()
             if not self.replies and not self._request_waiting():
                 self.refill_spares()  # between launches: a fork now would slow the one under way
@@ -149,6 +174,8 @@ class Zygote:
             self._close_control()
             for fd in list(self.spares):
                 self._drop_spare(fd).sock.close()  # each exits on EOF
+            for fd in list(self.shared):
+                self._drop_shared(fd)  # each ends its matches, then exits
             if self.children:
                 logger.info("launcher gone; waiting for %d running games", len(self.children))
             return
@@ -166,6 +193,9 @@ class Zygote:
             return
         reply = socket.socket(fileno=reply_fd)
         reply.setblocking(False)
+        if self.per_process > 1:
+            self._hand_to_shared(info, message, stdout_fd, log_fd, reply)
+            return
         try:
             pid = self.hand_to_spare(message, stdout_fd, log_fd) or self.fork(info, stdout_fd, log_fd, reply)
         except OSError as error:
@@ -293,6 +323,92 @@ class Zygote:
         _redirect_output(stdout_fd, log_fd)
         return serve(info.id, info)
 
+    # --- shared processes (GAME_MATCHES_PER_PROCESS > 1) -------------------------------
+
+    def _hand_to_shared(self, info: MatchInfo, message: bytes, stdout_fd: int, log_fd: int,
+                        reply: socket.socket) -> None:
+        """Give the match to the fullest shared child with room, or to a new one.
+
+        The launcher is told the pid at once and its reply socket closed: that
+        process's exit is no failed start of this match, and its port line (or
+        Error line) comes on the pipe as from a one-match child."""
+        try:
+            child = None
+            for candidate in sorted(self.shared.values(), key=lambda c: -len(c.live)):
+                if len(candidate.live) >= self.per_process:
+                    continue
+                try:
+                    socket.send_fds(candidate.sock, [message], [stdout_fd, log_fd])
+                except OSError:  # exiting or dead: the reaper and its EOF collect it
+                    self._drop_shared(candidate.sock.fileno())
+                    continue
+                child = candidate
+                break
+            if child is None:
+                child = self._fork_shared()
+                socket.send_fds(child.sock, [message], [stdout_fd, log_fd])
+            child.live.add(info.id)
+            _send(reply, {"pid": child.pid, "shared": True})
+        except OSError as error:
+            logger.error("no shared process for match %s: %s", info.id, error)
+            _send(reply, {"error": f"fork failed: {error}"})
+        finally:
+            os.close(stdout_fd)
+            os.close(log_fd)
+            reply.close()
+
+    def _fork_shared(self) -> SharedChild:
+        mine, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        try:
+            pid = self._fork()
+        except OSError:
+            mine.close()
+            theirs.close()
+            raise
+        if pid == 0:
+            mine.close()
+            _exit_with(self._shared_child, theirs)
+        theirs.close()
+        self.forked += 1
+        child = self.shared[mine.fileno()] = SharedChild(pid, mine, set())
+        self.children[pid] = None
+        self.poller.register(mine, select.POLLIN)
+        return child
+
+    def _shared_child(self, sock: socket.socket) -> int:
+        from arena.gameserver.shared import serve_shared
+
+        self._become_clean_child(keep=sock)
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, 1)  # each match's port line goes to its own pipe; stderr stays the zygote's log
+        os.close(devnull)
+        return serve_shared(sock)
+
+    def _on_shared(self, fd: int) -> None:
+        child = self.shared[fd]
+        try:
+            said = child.sock.recv(MAX_MESSAGE)
+        except BlockingIOError:
+            return
+        except OSError:
+            said = b""
+        if not said:  # it stopped taking matches (SIGTERM) or died
+            self._drop_shared(fd)
+            return
+        try:
+            child.live.discard(json.loads(said)["ended"])
+        except (ValueError, KeyError, TypeError):
+            logger.warning("shared process %s said something unexpected", child.pid)
+            return
+        others_have_room = any(len(c.live) < self.per_process for c in self.shared.values() if c is not child)
+        if not child.live and others_have_room:
+            self._drop_shared(fd)  # idle, and not needed: it exits
+
+    def _drop_shared(self, fd: int) -> None:
+        child = self.shared.pop(fd)
+        self.poller.unregister(fd)
+        child.sock.close()
+
     # --- a clean child -----------------------------------------------------------------
 
     def _become_clean_child(self, keep: socket.socket | None = None) -> None:
@@ -315,6 +431,10 @@ class Zygote:
             if spare.sock is not keep:
                 spare.sock.close()
         self.spares.clear()
+        for child in self.shared.values():
+            if child.sock is not keep:
+                child.sock.close()
+        self.shared.clear()
         os.close(self.wake_r)
         os.close(self.wake_w)
         devnull = os.open(os.devnull, os.O_RDONLY)
@@ -464,18 +584,20 @@ def warm_session() -> None:
 
     from aiohttp import web
 
-    from arena.gameserver.session import GameSession, GameSettings
     from arena.gameserver.contract import MatchInfo, Seat
+    from arena.gameserver.host import Host
+    from arena.gameserver.room import Room
     from arena.gameserver.store import MatchStore
 
     nobody = str(uuid.UUID(int=0))
     info = MatchInfo(id=nobody, points_to_win=1, seats=(Seat(0, "left", "left"), Seat(-1, "right", "right")))
 
     async def build() -> None:
-        session = GameSession(info, MatchStore(nobody), GameSettings.from_django())
-        session.sio.packet_class(2, data=["state", session.snapshot()]).encode()
+        host = Host.from_django()
+        room = Room.create(info, MatchStore(nobody), host.settings, host.rules, host.ticker, None)
+        room.sio.packet_class(2, data=["state", room.snapshot()]).encode()
         app = web.Application()
-        session.sio.attach(app)
+        room.sio.attach(app)
         runner = web.AppRunner(app, access_log=None, handle_signals=False)
         await runner.setup()
         await runner.cleanup()
@@ -548,7 +670,8 @@ def main(argv: list[str]) -> int:
         return EXIT_INSECURE_SETTINGS
     from arena.conf import settings
 
-    return Zygote(control, initial_signals, spares=settings.GAME_ZYGOTE_SPARES).run()
+    return Zygote(control, initial_signals, spares=settings.GAME_ZYGOTE_SPARES,
+                  matches_per_process=settings.GAME_MATCHES_PER_PROCESS).run()
 
 
 def become_zygote(inspect=None) -> None:

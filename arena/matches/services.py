@@ -308,20 +308,50 @@ def match_heartbeat(match_id: UUID | str, *, host_name: str | None = None) -> st
     """The game server is alive (written every few seconds, one cheap UPDATE).
 
     None while its match is live (and, with `host_name`, still assigned to that
-    host); otherwise why its server must stop: the `game_over` reason its clients
-    get (``cancelled``, ``host_lost``, ``server_lost``, ``match_over``, ``moved``).
+    host); otherwise why its server must stop (see `matches_heartbeat`)."""
+    return matches_heartbeat([match_id], host_name=host_name).get(str(match_id))
+
+
+def matches_heartbeat(match_ids: Sequence[UUID | str], *, host_name: str | None = None) -> dict[str, str]:
+    """The game server of these matches is alive: one UPDATE for all of a process's matches.
+
+    Returns the matches its server must stop serving, each with the `game_over`
+    reason its clients get (``cancelled``, ``host_lost``, ``server_lost``,
+    ``match_over``, ``moved``): those no longer live or (with `host_name`) no
+    longer assigned to that host. A second query runs only when there are some.
     """
+    ids = [str(match_id) for match_id in match_ids]
     guard = {"host_name": host_name} if host_name else {}
-    if Match.objects.filter(pk=match_id, status__in=LIVE_STATUSES, **guard).update(heartbeat_at=timezone.now()):
-        return None
-    row = Match.objects.filter(pk=match_id).values("status", "finish_reason").first()
-    if row is None or row["status"] == MatchStatus.FINISHED:
-        return "match_over"
-    if row["status"] == MatchStatus.CANCELLED:
-        return "cancelled"
-    if row["status"] == MatchStatus.FAILED:
-        return row["finish_reason"].split(":", 1)[0] or "failed"
-    return "moved"  # live, but assigned to another host
+    beating = Match.objects.filter(pk__in=ids, status__in=LIVE_STATUSES, **guard)
+    if beating.update(heartbeat_at=timezone.now()) == len(ids):
+        return {}
+    ended = {}
+    rows = {str(row["id"]): row for row in Match.objects.filter(pk__in=ids).values("id", "status", "finish_reason", "host_name")}
+    for match_id in ids:
+        row = rows.get(match_id)
+        if row is None or row["status"] == MatchStatus.FINISHED:
+            ended[match_id] = "match_over"
+        elif row["status"] == MatchStatus.CANCELLED:
+            ended[match_id] = "cancelled"
+        elif row["status"] == MatchStatus.FAILED:
+            ended[match_id] = row["finish_reason"].split(":", 1)[0] or "failed"
+        elif host_name and row["host_name"] != host_name:
+            ended[match_id] = "moved"  # live, but assigned to another host
+    return ended
+
+
+def match_publish_score(match_id: UUID | str, score: dict[str, int]) -> None:
+    """Tell lobbies and watchers about a point (best effort; the game server calls it).
+
+    Through Arena's notification channel, when the project installed it (a host
+    may have its own channel)."""
+    from django.apps import apps
+
+    if not apps.is_installed("arena.notifications"):
+        return
+    from arena.notifications import publish
+
+    publish.match_score(match_id, score)
 
 
 def _save_scores(match_id: UUID | str, score: dict[str, int]) -> None:

@@ -45,6 +45,7 @@ def set_connections_allowed(allowed: bool) -> None:
     not settings.DATABASES["default"]["ENGINE"].endswith("postgresql"),
     reason="needs a database server to take down (run by `make test` on PostgreSQL)",
 )
+@pytest.mark.usefixtures("hosting_mode")  # the database thread of a shared process retries and spools too
 def test_result_is_spooled_during_an_outage_and_imported_once(ops_api, users, game_settings, tmp_path):
     game_settings(GAME_RESULT_RETRY_FOR="1.5", GAME_SPOOL_DIR=str(tmp_path))
     created = launch(ops_api, points_to_win=1)

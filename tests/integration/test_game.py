@@ -13,9 +13,12 @@ from arena.gameserver import wire
 from arena.matches.models import Match
 from arena.matches.states import MatchStatus
 from arena.matches.tokens import game_token_issue
-from tests.conftest import TEST_MAX_PORT, TEST_MIN_PORT, client_for, db_call, pid_alive, port_is_free, run
+from tests.conftest import (
+    TEST_MAX_PORT, TEST_MIN_PORT, client_for, db_call, game_server_done, pid_alive, port_is_free, run,
+)
 
-pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
+# Every test here runs in both hosting modes (GAME_MATCHES_PER_PROCESS 1 and 8).
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow, pytest.mark.usefixtures("hosting_mode")]
 HOST = "127.0.0.1"
 
 
@@ -127,7 +130,7 @@ def test_full_match_is_played_broadcast_and_recorded(ops_api, users):
         "alice": over["score"]["left"],
         "bob": over["score"]["right"],
     }
-    assert wait_until(lambda: not pid_alive(match.pid), timeout=10), "game server did not exit"
+    assert wait_until(lambda: game_server_done(match.pid, port), timeout=10), "game server did not exit"
     assert wait_until(lambda: port_is_free(port), timeout=5), "port not freed"
     # the WebSocket players and spectators were sent snapshots without a task each
     log = (settings.GAME_SERVER_LOG_DIR / f"{match_id}.log").read_text()
@@ -177,4 +180,4 @@ def test_players_who_do_not_come_cancel_the_match(ops_api, users, game_settings)
     assert match.status == MatchStatus.CANCELLED
     assert match.finish_reason == "no_show: bob"
     assert match.winner is None and all(p.score == 0 for p in match.players.all())
-    assert wait_until(lambda: not pid_alive(match.pid))
+    assert wait_until(lambda: game_server_done(match.pid, match.port))

@@ -19,7 +19,8 @@ from arena.pong.config import Config
 from tests.conftest import pid_alive, run
 from tests.integration.test_game import HOST, game_token, launch, wait_until
 
-pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
+# Every test here runs in both hosting modes (GAME_MATCHES_PER_PROCESS 1 and 8).
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow, pytest.mark.usefixtures("hosting_mode")]
 
 
 def two_players(ops_api, users, **extra):

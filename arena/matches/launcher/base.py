@@ -52,6 +52,25 @@ def kill_group(pid: int) -> None:
             pass
 
 
+def stop_match(pid: int, match_id: str, reason: str = "shutdown", *, abort: bool = False) -> bool:
+    """End one match of game-server process `pid`, cancelled with `reason` (or
+    dropped at once: `abort`); in a shared process its neighbours play on.
+
+    False if `pid` has no control socket (gone, or not a game server): signal it."""
+    from arena.gameserver.control import send_stop
+
+    return send_stop(settings.GAME_SERVER_RUN_DIR, pid, match_id, reason, abort=abort)
+
+
+def stop_game_server(pid: int, match_id: str, *, shared: bool | None = None) -> None:
+    """Drop the match at once, as SIGKILL drops a one-match process: the match alone
+    in a shared process, the process group otherwise. `shared=None`: find out."""
+    if shared is not False and stop_match(pid, match_id, abort=True):
+        return
+    if not shared:
+        kill_group(pid)
+
+
 def log_path(match_id: str) -> Path:
     log_dir = Path(settings.GAME_SERVER_LOG_DIR)
     log_dir.mkdir(parents=True, exist_ok=True)

@@ -22,6 +22,12 @@ The zygote
   already forked have ended; those games keep running meanwhile;
 * serves several threads at once: each launch sends one self-contained message
   (atomic on a `SOCK_SEQPACKET` socket) and gets its answer on a socket of its own.
+
+With ``GAME_MATCHES_PER_PROCESS`` N > 1 the zygote hands the match (and the pipe)
+to a running game-server process with fewer than N matches, forking one only when
+all are full (`arena.gameserver.shared`); the answer then says ``"shared": true``
+and a failed launch stops that one match through the process's control socket,
+never by a signal to the process.
 """
 from __future__ import annotations
 
@@ -44,7 +50,7 @@ from arena.matches.launcher import LaunchError, LaunchResult
 from arena.matches.launcher.base import (
     child_environment,
     explain_failure,
-    kill_group,
+    stop_game_server,
     log_path,
     log_tail,
     read_port,
@@ -98,18 +104,20 @@ def _recv_json(sock: socket.socket, deadline: float) -> dict | None:
 
 @dataclass
 class ForkedChild:
-    """A child the zygote forked for one launch, until its port is read."""
+    """The process the zygote gave one launch to, until its port is read."""
 
     pid: int
     stdout: int  # read end of the child's stdout pipe
     reply: socket.socket  # the zygote writes the child's exit code here if it dies first
+    match_id: str = ""
+    shared: bool = False  # a process serving other matches too: never signalled
 
     def close(self) -> None:
         os.close(self.stdout)
         self.reply.close()  # tells the zygote we no longer care about the exit code
 
     def kill(self) -> None:
-        kill_group(self.pid)
+        stop_game_server(self.pid, self.match_id, shared=self.shared)
 
     def exit_code(self, timeout: float) -> int | None:
         try:
@@ -197,7 +205,7 @@ class ZygoteProcess:
                 except (TimeoutError, ValueError):
                     late = None
                 if late and "pid" in late:
-                    kill_group(int(late["pid"]))
+                    stop_game_server(int(late["pid"]), info.id, shared=bool(late.get("shared")))
                 raise LaunchError("launch_timeout", "the zygote did not answer in time") from None
             except ValueError:
                 answer = None
@@ -206,7 +214,8 @@ class ZygoteProcess:
             if "pid" not in answer:
                 raise LaunchError("launch_failed", str(answer.get("error", "the zygote could not fork")))
             handed = True
-            return ForkedChild(pid=int(answer["pid"]), stdout=read_fd, reply=mine)
+            return ForkedChild(pid=int(answer["pid"]), stdout=read_fd, reply=mine, match_id=info.id,
+                               shared=bool(answer.get("shared")))
         finally:
             if write_fd != -1:
                 os.close(write_fd)

@@ -1,12 +1,16 @@
-"""One match, served over Socket.IO: the imperative shell around `arena.pong`.
+"""One match, served over Socket.IO: the room around a game.
 
-It decides who is a player, queues their inputs, feeds them to the pure rules on a
-fixed timestep, broadcasts what the rules return, and records the result through
-the match services. Nothing here knows the rules of Pong beyond their interface.
+The room decides who is a player, queues their inputs, feeds them to the game
+(`arena.gameserver.game.Game`) on the process's fixed timestep (`Ticker`),
+broadcasts what the game shows, and records the result through the match
+services. It knows nothing of the game's rules: any game behind that interface is
+played the same way, and an exception in the game's code ends this match alone,
+as ``failed``, whatever else the process is serving.
 """
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import random
 import time
@@ -17,12 +21,14 @@ from typing import Any
 import socketio
 from asgiref.sync import sync_to_async
 
-from arena import pong
 from arena.gameserver import wire
 from arena.gameserver.broadcast import Broadcaster
-from arena.gameserver.clock import LoopStats, run_fixed_timestep
+from arena.gameserver.clock import LoopStats
 from arena.gameserver.contract import MatchInfo
+from arena.gameserver.game import Game, GameFactory
+from arena.gameserver.heartbeat import Heartbeat
 from arena.gameserver.store import MatchStore
+from arena.gameserver.ticker import Ticker
 from arena.matches.tokens import game_token_user_id
 
 logger = logging.getLogger("arena.gameserver")
@@ -69,7 +75,7 @@ class GameSettings:
 class Outcome:
     """How the match ended, as recorded."""
 
-    status: str  # finished | cancelled | refused (the match had ended elsewhere: nothing written)
+    status: str  # finished | cancelled | failed | refused (the match had ended elsewhere: nothing written)
     reason: str
     winner: str | None = None
     score: dict[str, int] = field(default_factory=dict)
@@ -91,13 +97,24 @@ class RateLimiter:
         return self.count <= self.limit
 
 
-class GameSession:
-    def __init__(self, info: MatchInfo, store: MatchStore, settings: GameSettings, seed: int | None = None) -> None:
+class Room:
+    """One match's lifecycle around its `game`; see the module docstring."""
+
+    def __init__(
+        self,
+        info: MatchInfo,
+        store: MatchStore,
+        settings: GameSettings,
+        game: Game,
+        ticker: Ticker,
+        heartbeat: Heartbeat | None = None,
+    ) -> None:
         self.info = info
         self.store = store
         self.settings = settings
-        self.config = pong.Config(points_to_win=info.points_to_win)
-        self.state = pong.new_game(self.config, seed if seed is not None else random.randrange(2**32))
+        self.game = game
+        self.ticker = ticker
+        self.heartbeat = heartbeat
         self.phase = "waiting"
         self.sio = socketio.AsyncServer(
             async_mode="aiohttp",
@@ -118,18 +135,39 @@ class GameSession:
 
         self.clients: dict[str, int | None] = {}  # sid -> user id (None: spectator)
         self.player_sid: dict[int, str] = {}  # user id -> its current sid
-        self.inputs: dict[str, deque[tuple[int, int]]] = {s.side: deque(maxlen=INPUT_QUEUE) for s in info.seats}
-        self.acks: dict[str, int] = {side: 0 for side in pong.SIDES}
+        self.inputs: dict[str, deque[tuple[int, Any]]] = {s.side: deque(maxlen=INPUT_QUEUE) for s in info.seats}
+        self.acks: dict[str, int] = {side: 0 for side in game.sides}
         self.limiters: dict[int, RateLimiter] = {s.user_id: RateLimiter(settings.input_rate_limit) for s in info.seats}
         self.all_present = asyncio.Event()
         self.shutdown = asyncio.Event()
         self.shutdown_reason = "shutdown"
+        self.crash: BaseException | None = None  # an exception of the game's: the match fails
         self.outbox: list[tuple[str, dict]] = []
         self.snapshot_every = max(1, round(settings.tick_rate / settings.snapshot_rate))
         self.play_time = 0.0
         self.loop_stats = LoopStats()
         self.outcome: Outcome | None = None
         self.background: set[asyncio.Task] = set()  # fire-and-forget work, kept referenced
+        # while playing, kept between the ticker's calls
+        self._score = dict(game.score())
+        self._next_snapshot = 0
+        self._result: tuple[str, str | None] | None = None  # (reason, winner side)
+
+    @classmethod
+    def create(
+        cls,
+        info: MatchInfo,
+        store: MatchStore,
+        settings: GameSettings,
+        rules: GameFactory,
+        ticker: Ticker,
+        heartbeat: Heartbeat | None = None,
+        seed: int | None = None,
+    ) -> Room:
+        """A room for `info` with a new game from `rules` (a random seed unless given)."""
+        seed = seed if seed is not None else random.randrange(2**32)
+        game = rules(seed=seed, points_to_win=info.points_to_win)
+        return cls(info, store, settings, game, ticker, heartbeat)
 
     # --- who is here -------------------------------------------------------------
 
@@ -146,8 +184,7 @@ class GameSession:
         return {"connected": self.connected(), "missing": self.missing()}
 
     def snapshot(self) -> dict:
-        s = self.state
-        return wire.state(s.tick, s.ball, s.paddles, s.score, self.acks)
+        return self.game.snapshot(self.acks)
 
     # --- Socket.IO handlers --------------------------------------------------------
     # Handlers take *args: a client may send any number of arguments, and
@@ -185,17 +222,22 @@ class GameSession:
             if self.sio.manager.is_connected(sid, "/"):
                 break
             await asyncio.sleep(0.01)
+        try:
+            field, state = self.game.describe(), self.snapshot()
+        except Exception as error:
+            self.fail(error)
+            return
         await self.sio.emit(
             wire.WELCOME,
             {
                 "role": "player" if seat else "spectator",
                 "side": seat.side if seat else None,
                 "match": self.info.public(),
-                "field": self.config.field(),
+                "field": field,
                 "tick_rate": self.settings.tick_rate,
                 "snapshot_rate": self.settings.tick_rate / self.snapshot_every,
                 "phase": self.phase,
-                "state": self.snapshot(),
+                "state": state,
                 **self.presence(),
             },
             to=sid,
@@ -226,14 +268,19 @@ class GameSession:
             if sid in self.clients:
                 await self._reject(sid, "not_a_player", "Spectators cannot send input.")
             return
-        parsed = wire.parse_input(args[0]) if len(args) == 1 else None
-        if parsed is None:
+        seq = wire.parse_seq(args[0]) if len(args) == 1 else None
+        try:
+            action = self.game.parse_input(args[0]) if seq is not None else None
+        except Exception as error:
+            self.fail(error)
+            return
+        if action is None:
             await self._reject(sid, "invalid_input", 'Expected {"seq": int, "move": -1|0|1}.')
             return
         if not self.limiters[user_id].allow(time.monotonic()):
             return  # a flood: dropped silently, the game goes on
         seat = self.info.seat_of(user_id)
-        self.inputs[seat.side].append(parsed)
+        self.inputs[seat.side].append((seq, action))
 
     async def on_ping(self, sid: str, *args: Any) -> dict[str, float]:
         return {"t": time.monotonic()}
@@ -258,28 +305,41 @@ class GameSession:
     # --- the match -----------------------------------------------------------------
 
     def request_shutdown(self, reason: str = "shutdown") -> None:
+        """End this match soon, as cancelled with `reason` (the per-match stop path:
+        SIGTERM of a one-match process, a control message in a shared one)."""
         self.shutdown_reason = reason
+        self.shutdown.set()
+
+    def fail(self, error: BaseException) -> None:
+        """The game raised: end this match as failed (its neighbours play on)."""
+        if self.crash is None:
+            self.crash = error
         self.shutdown.set()
 
     async def run(self) -> Outcome:
         """Serve the match from the first connection to the recorded result."""
-        heartbeat = asyncio.create_task(self._heartbeat())
+        if self.heartbeat is not None:
+            self.heartbeat.add(self.info.id)
         try:
-            self.outcome = await self._run()
+            try:
+                self.outcome = await self._run()
+            except Exception as error:  # the game's, or a bug of ours: this match alone ends
+                self.outcome = await self._fail(self.crash or error)
         finally:
-            heartbeat.cancel()
+            if self.heartbeat is not None:
+                self.heartbeat.discard(self.info.id)
         await self._close()
         return self.outcome
 
     async def _run(self) -> Outcome:
         if not await self._wait_for_players(self.settings.connect_timeout):
             if self.shutdown.is_set():
-                return await self._cancel(self.shutdown_reason)
+                return await self._stopped()
             return await self._cancel(f"no_show: {', '.join(self.missing())}", public_reason="no_show")
         await self.store.mark_playing()
         while True:
             if self.shutdown.is_set():
-                return await self._cancel(self.shutdown_reason)
+                return await self._stopped()
             if await self._countdown():
                 ended = await self._play()
                 if ended is not None:
@@ -288,6 +348,11 @@ class GameSession:
                 continue
             if not await self._pause():
                 return await self._forfeit()
+
+    async def _stopped(self) -> Outcome:
+        if self.crash is not None:
+            raise self.crash
+        return await self._cancel(self.shutdown_reason)
 
     async def _wait_for_players(self, timeout: float) -> bool:
         """True once every player is connected; False on timeout or shutdown."""
@@ -313,56 +378,65 @@ class GameSession:
         return True
 
     async def _play(self) -> Outcome | None:
-        """Run the simulation; an Outcome when the match ends, None when it pauses."""
+        """Play on the process's ticker; an Outcome when the match ends, None when it pauses."""
         self.phase = "playing"
         for queue in self.inputs.values():
             queue.clear()  # intents sent during a pause or countdown are stale
-        next_snapshot = self.state.tick
-        result: list[tuple[str, str | None]] = []  # (reason, winner side)
-
-        def step(dt: float) -> bool:
-            moves = {}
-            for side, queue in self.inputs.items():
-                if queue:
-                    seq, move = queue.popleft()
-                    moves[side] = move
-                    self.acks[side] = seq
-            self.state, events = pong.step(self.state, moves, dt, self.config)
-            self.play_time += dt
-            for event in events:
-                if isinstance(event, pong.PointScored):
-                    self.outbox.append((wire.SCORE, {"side": event.side, "score": dict(event.score)}))
-                elif isinstance(event, pong.GameOver):
-                    result.append(("points", event.winner))
-                    return False
-            if self.play_time >= self.settings.max_duration:
-                result.append(("time_limit", _leader(self.state.score)))
-                return False
-            return not (self.missing() or self.shutdown.is_set())
-
-        async def after_batch() -> None:
-            nonlocal next_snapshot
-            outbox, self.outbox = self.outbox, []
-            for event, payload in outbox:
-                await self.broadcast(event, payload)
-                if event == wire.SCORE:
-                    self._in_background(self.store.publish_score(payload["score"]))
-            if self.state.tick >= next_snapshot:
-                next_snapshot = self.state.tick + self.snapshot_every
-                await self.broadcast(wire.STATE, self.snapshot())
-
-        stats = await run_fixed_timestep(
-            step, after_batch, rate=self.settings.tick_rate, steps_per_wake=self.snapshot_every
-        )
-        self.loop_stats.steps += stats.steps
-        self.loop_stats.late_batches += stats.late_batches
-        self.loop_stats.dropped_steps += stats.dropped_steps
-        if not result:
+        self._next_snapshot = self.game.tick
+        self._result = None
+        before = dataclasses.replace(self.ticker.stats)
+        membership = self.ticker.join(self)
+        await membership.done
+        # The process's late batches and dropped steps while this match played.
+        after = self.ticker.stats
+        self.loop_stats.steps += after.steps - before.steps
+        self.loop_stats.late_batches += after.late_batches - before.late_batches
+        self.loop_stats.dropped_steps += after.dropped_steps - before.dropped_steps
+        if membership.crash is not None:
+            raise membership.crash
+        if self.crash is not None:
+            raise self.crash
+        if self._result is None:
             return None
-        reason, winner_side = result[0]
+        reason, winner_side = self._result
         if winner_side is None:  # a tie at the time limit: nobody won
             return await self._cancel(reason)
         return await self._finish(winner_side, reason)
+
+    def step(self, dt: float) -> bool:
+        """One step (called by the ticker); False once play stops."""
+        game = self.game
+        for side, queue in self.inputs.items():
+            if queue:
+                seq, action = queue.popleft()
+                game.apply_input(side, action)
+                self.acks[side] = seq
+        game.step(dt)
+        self.play_time += dt
+        score = game.score()
+        if score != self._score:
+            scorer = next((side for side in game.sides if score.get(side, 0) > self._score.get(side, 0)), None)
+            self._score = dict(score)
+            self.outbox.append((wire.SCORE, {"side": scorer, "score": dict(score)}))
+        winner = game.winner()
+        if winner is not None:
+            self._result = ("points", winner)
+            return False
+        if self.play_time >= self.settings.max_duration:
+            self._result = ("time_limit", _leader(score))
+            return False
+        return not (self.missing() or self.shutdown.is_set())
+
+    async def flush(self) -> None:
+        """What this wake-up's steps produced: events, then a snapshot when due."""
+        outbox, self.outbox = self.outbox, []
+        for event, payload in outbox:
+            await self.broadcast(event, payload)
+            if event == wire.SCORE:
+                self._in_background(self.store.publish_score(payload["score"]))
+        if self.game.tick >= self._next_snapshot:
+            self._next_snapshot = self.game.tick + self.snapshot_every
+            await self.broadcast(wire.STATE, self.snapshot())
 
     async def _pause(self) -> bool:
         """Wait for the missing players; False if the grace ran out."""
@@ -379,7 +453,7 @@ class GameSession:
 
     async def _finish(self, winner_side: str, reason: str) -> Outcome:
         self.phase = "over"
-        score = dict(self.state.score)
+        score = dict(self.game.score())
         if not await self.store.finish(score=score, winner_side=winner_side, reason=reason):
             # Failed or cancelled meanwhile (e.g. this host was partitioned and
             # failed over): the result is not applied, and the clients are told why.
@@ -394,11 +468,30 @@ class GameSession:
 
     async def _cancel(self, reason: str, public_reason: str | None = None) -> Outcome:
         self.phase = "over"
-        score = dict(self.state.score)
+        score = dict(self.game.score())
         if not await self.store.cancel(reason=reason, score=score if any(score.values()) else None):
             logger.warning("cancel (%s) not applied: the match had already ended or moved", reason)
         await self.broadcast(wire.GAME_OVER, wire.game_over(None, score, public_reason or reason))
         return Outcome("cancelled", reason, None, score)
+
+    async def _fail(self, error: BaseException) -> Outcome:
+        """End the match as failed: the game (or the room) broke, not the players."""
+        self.phase = "over"
+        reason = f"game_error: {error.__class__.__name__}: {error}"[:255]
+        logger.error("match %s failed: %s", self.info.id, reason, exc_info=error)
+        try:
+            score = dict(self.game.score())
+        except Exception:
+            score = {}
+        try:
+            await self.store.fail(reason=reason)
+        except Exception:  # the supervisor fails it when the heartbeat stops
+            logger.error("could not record the failure of match %s", self.info.id, exc_info=True)
+        try:
+            await self.broadcast(wire.GAME_OVER, wire.game_over(None, score, "error"))
+        except Exception:
+            logger.debug("game_over of failed match %s not sent", self.info.id, exc_info=True)
+        return Outcome("failed", reason, None, score)
 
     async def _close(self) -> None:
         await asyncio.sleep(FLUSH_DELAY)
@@ -414,22 +507,6 @@ class GameSession:
         except Exception:
             return "match_over"
 
-    async def _heartbeat(self) -> None:
-        """Write the heartbeat; stop serving once the match is no longer ours to
-        play (cancelled, failed over after a lost host, ...): the clients get
-        `game_over` with that reason, and nothing more is written."""
-        while True:
-            try:
-                ended = await self.store.heartbeat()
-            except Exception:
-                logger.warning("heartbeat write failed", exc_info=True)
-            else:
-                if ended is not None:
-                    logger.warning("match is no longer live here (%s): ending its session", ended)
-                    self.request_shutdown(ended)
-                    return
-            await asyncio.sleep(self.settings.heartbeat_interval)
-
 
 def _refusal(code: str, detail: str) -> socketio.exceptions.ConnectionRefusedError:
     """A refused connection: the client's connect_error gets {message, data: {code, detail}}."""
@@ -437,7 +514,9 @@ def _refusal(code: str, detail: str) -> socketio.exceptions.ConnectionRefusedErr
 
 
 def _leader(score: dict[str, int]) -> str | None:
-    left, right = score.get("left", 0), score.get("right", 0)
-    if left == right:
+    """The side with the most points, or None on a tie at the top."""
+    if not score:
         return None
-    return "left" if left > right else "right"
+    best = max(score.values())
+    leaders = [side for side, points in score.items() if points == best]
+    return leaders[0] if len(leaders) == 1 else None
