@@ -35,6 +35,10 @@ logger = logging.getLogger("arena.gameserver")
 
 INPUT_QUEUE = 8  # inputs kept per player between ticks; older ones are dropped first
 FLUSH_DELAY = 0.3  # time for the last events to leave before sockets close
+# How long a client may take to collect its last events (a long-polling client gets
+# them only with its next request, which a busy client may send late) before its
+# connection is closed anyway.
+CLOSE_TIMEOUT = 5.0
 
 
 @dataclass(frozen=True)
@@ -494,12 +498,26 @@ class Room:
         return Outcome("failed", reason, None, score)
 
     async def _close(self) -> None:
+        """Disconnect every client once its last events (`game_over`) have left.
+
+        Socket.IO's disconnect only queues a packet; Engine.IO's closes the
+        transport once the client has collected its queue. Without that wait a
+        long-polling client between two requests would lose `game_over` when the
+        site closes. Bounded: a client that never asks again is cut off."""
         await asyncio.sleep(FLUSH_DELAY)
         for sid in list(self.clients):
             try:
                 await self.sio.disconnect(sid)
             except Exception:  # a socket already gone is not our problem any more
                 logger.debug("disconnect of %s failed", sid, exc_info=True)
+        transports = list(self.sio.eio.sockets)
+        results = await asyncio.gather(
+            *(asyncio.wait_for(self.sio.eio.disconnect(eio_sid), CLOSE_TIMEOUT) for eio_sid in transports),
+            return_exceptions=True,
+        )
+        late = sum(isinstance(result, asyncio.TimeoutError) for result in results)
+        if late:
+            logger.info("%d client(s) did not collect their last events within %g s", late, CLOSE_TIMEOUT)
 
     async def _why_not_live(self) -> str:
         try:
