@@ -50,6 +50,9 @@ def setup() -> Path | None:
     variable (a child of an Arena process) keeps it as it is.
     """
     if not enabled():
+        # Off here, whatever the environment says: nothing written to the directory
+        # by this process or those it starts.
+        os.environ.pop(ENV, None)
         return None
     inherited = os.environ.get(ENV)
     if inherited:
