@@ -16,7 +16,8 @@ past saturation and a larger N says nothing more.
 
 `--compare-env ARENA_METRICS=0` runs each step a second time with those
 settings (one web server per variant, up side by side, the variants of one N
-measured back to back), so a feature's cost is read from two rows of one run.
+measured back to back, taking turns going first), so a feature's cost is read
+from two rows of one run; repeat a step (`--sweep 25,25,25,25`) on a busy machine.
 
 `--matches-per-process 1,8` runs the sweep once per hosting mode
 (`GAME_MATCHES_PER_PROCESS`), in the same run, each behind a web server of its
@@ -267,9 +268,12 @@ def main(argv: list[str] | None = None) -> dict:
                         server = stack.enter_context(DjangoServer(f"density-{mode}-{index}", **settings, **extra))
                         api(server.url, accounts_data["ops"], "GET", "/api/match/00000000-0000-0000-0000-000000000000")
                         servers.append((label, server))
-                    for n in sweep:
+                    for index, n in enumerate(sweep):
                         saturated = False
-                        for label, server in servers:
+                        # The variants take turns going first (a sweep of 25,25,25,25 repeats
+                        # a step): whatever the previous step leaves behind falls on each alike.
+                        shift = index % len(servers)
+                        for label, server in servers[shift:] + servers[:shift]:
                             args.variant = label
                             step = measure_step(server, load, accounts_data["ops"], accounts, n, args)
                             data["steps"].append(step)
