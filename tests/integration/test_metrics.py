@@ -54,7 +54,7 @@ def moved(before: dict[str, float], after: dict[str, float], name: str) -> float
 
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.slow
-def test_a_played_match_moves_the_figures_of_web_and_host(ops_api, users):
+def test_a_played_match_moves_the_figures_of_web_and_host(ops_api, users, hosting_mode):
     server = exporter.serve(LOOPBACK, 0)  # what `manage.py gamehost` serves
     assert server is not None
     host_url = f"http://{LOOPBACK}:{server.server_address[1]}/metrics"
@@ -98,6 +98,14 @@ def test_a_played_match_moves_the_figures_of_web_and_host(ops_api, users):
         match = Match.objects.get(pk=match_id)
         assert match.status == MatchStatus.FINISHED
         assert wait_until(lambda: game_server_done(match.pid, port), timeout=10)
+
+        def settled() -> dict[str, float]:  # a shared process flushes within a second
+            figures = scrape()
+            done = figures.get("arena_gameserver_spectators", 0) == 0 and moved(
+                before, figures, "arena_gameserver_ticks_total") >= 100
+            return figures if done else {}
+
+        assert wait_until(lambda: bool(settled()), timeout=5)
         after = scrape()
         # what the exited process counted still counts; its gauges are gone
         assert moved(before, after, "arena_gameserver_ticks_total") >= 100  # ~2.5 s at 60 Hz
