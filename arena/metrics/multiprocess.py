@@ -96,9 +96,34 @@ def retire(pid: int) -> None:
 
 
 def fold_dead(path: Path) -> None:
-    """Fold the files of every process that is gone (under the directory's lock)."""
+    """Fold the files of every process that is gone (under the directory's lock).
+
+    After a reboot every pid of the files is gone, even one a new process now
+    happens to have: the directory remembers the boot it was written in."""
     with locked(path):
+        if _new_boot(path):
+            _fold(path, {pid for pid in map(_pid_of, os.listdir(path)) if pid is not None})
         _fold(path, dead_pids(path))
+
+
+BOOT_FILE = ".boot_id"
+
+
+def _new_boot(path: Path) -> bool:
+    try:
+        with open("/proc/sys/kernel/random/boot_id") as f:
+            boot = f.read().strip()
+    except OSError:
+        return False
+    marker = path / BOOT_FILE
+    try:
+        before = marker.read_text().strip()
+    except OSError:
+        before = None  # a new directory (or one from before the marker): its live files may be live
+    if before == boot:
+        return False
+    marker.write_text(boot + "\n")
+    return before is not None
 
 
 def dead_pids(path: Path) -> set[int]:

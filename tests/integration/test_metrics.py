@@ -228,3 +228,37 @@ def test_matches_command_lists_live_matches(users):
     assert cells[6].endswith("s") and cells[7] == "-"
     # columns line up under their headers
     assert rows[0].index("playing") == header.index("STATUS")
+
+
+def test_files_of_exited_processes_keep_counting_and_a_reboot_retires_the_rest(tmp_path):
+    """A process counts and exits: its figures move to the archive, once; after a
+    reboot even a file whose pid is alive again belongs to a process that is gone."""
+    import subprocess
+    import sys
+
+    from prometheus_client.mmap_dict import MmapedDict
+    from prometheus_client.multiprocess import MultiProcessCollector
+
+    script = ("from prometheus_client import Counter, Gauge; Counter('t', 'h').inc(3); "
+              "Gauge('g', 'h', multiprocess_mode='livesum').set(7)")
+    for _ in range(2):
+        subprocess.run([sys.executable, "-c", script], env={**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(tmp_path)},
+                       check=True)
+    multiprocess.fold_dead(tmp_path)
+    assert sorted(p.name for p in tmp_path.glob("*.db")) == ["counter_archive.db"]
+    totals = {s.name: s.value for m in MultiProcessCollector.merge([str(tmp_path / "counter_archive.db")]) for s in m.samples}
+    assert totals == {"t_total": 6.0}
+    multiprocess.fold_dead(tmp_path)  # folding again adds nothing
+    values = {k: v for k, v, _, _ in MmapedDict.read_all_values_from_file(str(tmp_path / "counter_archive.db"))}
+    assert list(values.values()) == [6.0]
+    # a live pid's file stays, unless the directory was written in another boot
+    mine = MmapedDict(str(tmp_path / f"counter_{os.getpid()}.db"))
+    mine.write_value(next(iter(values)), 1.0, 0.0)
+    mine.close()
+    multiprocess.fold_dead(tmp_path)
+    assert (tmp_path / f"counter_{os.getpid()}.db").exists()
+    (tmp_path / multiprocess.BOOT_FILE).write_text("another boot\n")
+    multiprocess.fold_dead(tmp_path)
+    assert not (tmp_path / f"counter_{os.getpid()}.db").exists()
+    values = {k: v for k, v, _, _ in MmapedDict.read_all_values_from_file(str(tmp_path / "counter_archive.db"))}
+    assert list(values.values()) == [7.0]
