@@ -98,6 +98,13 @@ DEFAULTS: dict[str, Any] = {
     "GAME_HOST_HEARTBEAT_INTERVAL": 2.0,
     "GAME_HOST_ANSWER_TIMEOUT": 3.0,
     "GAME_HOST_LAUNCHER": "warm",
+    # metrics (arena.metrics)
+    "ARENA_METRICS": True,
+    "ARENA_METRICS_DIR": lambda: _var_dir() / "run" / "metrics",
+    "ARENA_METRICS_ALLOWED": ["127.0.0.0/8", "::1"],
+    "ARENA_METRICS_TOKEN": "",
+    "GAME_HOST_METRICS_PORT": 9464,
+    "GAME_HOST_METRICS_BIND": "127.0.0.1",
     # extra checks of `manage.py supervise` (import paths): the fleet's lost hosts when it is installed
     "SUPERVISOR_CHECKS": lambda: (
         ["arena.fleet.supervisor.fail_lost_hosts"] if "arena.fleet" in django_settings.INSTALLED_APPS else []

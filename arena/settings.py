@@ -327,6 +327,21 @@ GAME_HOST_LAUNCHER = env_str("GAME_HOST_LAUNCHER", "warm")
 # returning the match ids they failed): the fleet's host-loss check.
 SUPERVISOR_CHECKS = env_list("SUPERVISOR_CHECKS", "arena.fleet.supervisor.fail_lost_hosts")
 
+# --- Metrics (arena.metrics): Prometheus on /metrics, and per host ---------------
+# Off (0): nothing is counted, /metrics answers 404 and no exporter starts.
+ARENA_METRICS = env_bool("ARENA_METRICS", True)
+# prometheus_client's multiprocess directory, shared by every Arena process of the
+# machine (web processes, game servers, supervise, gamehost): one scrape sees them all.
+ARENA_METRICS_DIR = Path(env_str("ARENA_METRICS_DIR", str(VAR_DIR / "run" / "metrics")))
+# Who may read /metrics: client addresses or networks (loopback by default), or a
+# request carrying `Authorization: Bearer <ARENA_METRICS_TOKEN>` (empty: no token).
+ARENA_METRICS_ALLOWED = env_list("ARENA_METRICS_ALLOWED", "127.0.0.0/8,::1")
+ARENA_METRICS_TOKEN = env_str("ARENA_METRICS_TOKEN", "")
+# `manage.py gamehost` serves its machine's metrics on this port (0: not at all),
+# on this interface.
+GAME_HOST_METRICS_PORT = env_int("GAME_HOST_METRICS_PORT", 9464)
+GAME_HOST_METRICS_BIND = env_str("GAME_HOST_METRICS_BIND", "127.0.0.1")
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,

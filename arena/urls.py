@@ -12,6 +12,7 @@ urlpatterns = [
     path("api/", include("arena.matches.urls")),
     path("api/", include("arena.lobby.urls")),
     path("api/", include("arena.fleet.urls")),
+    path("", include("arena.metrics.urls")),
     path("", include("arena.web.urls")),
 ]
 

@@ -66,6 +66,26 @@ def add_emit_option(parser) -> None:
                         help="broadcast with python-socketio's emit() (GAME_DIRECT_BROADCAST=0), for comparison")
 
 
+def add_compare_env_option(parser) -> None:
+    """`--compare-env NAME=VALUE[,NAME=VALUE]`: each step also with these settings, in the same run."""
+    parser.add_argument(
+        "--compare-env", action="append", default=[], metavar="NAME=VALUE[,NAME=VALUE]",
+        help="run every step a second time with these environment variables (repeatable: one more "
+             "variant each), e.g. --compare-env ARENA_METRICS=0; rows are labelled with the variant",
+    )
+
+
+def env_variants(args) -> list[tuple[str, dict[str, str]]]:
+    """(label, settings) of each variant `--compare-env` asks for, the unchanged one first."""
+    variants = [("as is", {})]
+    for spec in args.compare_env:
+        pairs = [item.split("=", 1) for item in spec.split(",") if item.strip()]
+        if any(len(pair) != 2 for pair in pairs):
+            raise SystemExit(f"--compare-env wants NAME=VALUE[,NAME=VALUE], not {spec!r}")
+        variants.append((spec, {name.strip(): value.strip() for name, value in pairs}))
+    return variants
+
+
 def broadcast_settings(args) -> dict[str, str]:
     """The game servers' broadcast setting for a benchmark run with `add_emit_option`."""
     return {"GAME_DIRECT_BROADCAST": "0" if args.emit else "1"}

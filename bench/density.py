@@ -14,6 +14,11 @@ is cancelled and the server logs its loop statistics, which are summed).
 The sweep stops early once the median match ticks below 50 Hz: the machine is
 past saturation and a larger N says nothing more.
 
+`--compare-env ARENA_METRICS=0` runs each step a second time with those
+settings (one web server per variant, up side by side, the variants of one N
+measured back to back, taking turns going first), so a feature's cost is read
+from two rows of one run; repeat a step (`--sweep 25,25,25,25`) on a busy machine.
+
 `--matches-per-process 1,8` runs the sweep once per hosting mode
 (`GAME_MATCHES_PER_PROCESS`), in the same run, each behind a web server of its
 own; the CPU of the game servers is also given per match-second, the figure that
@@ -22,6 +27,7 @@ compares the modes.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import signal
 import sys
@@ -31,10 +37,12 @@ from concurrent.futures import ThreadPoolExecutor
 
 from bench.common import (
     DjangoServer,
+    add_compare_env_option,
     add_emit_option,
     api,
     bench_run,
     broadcast_settings,
+    env_variants,
     game_servers,
     loop_stats_from_logs,
     machine,
@@ -170,6 +178,7 @@ def measure_step(server: DjangoServer, load: LoadGenerator, ops: str, accounts: 
         "uss_mib_per_match": sum(uss) / max(1, len(matches)),
         "cpu_ms_per_match_s": 1000 * servers_cpu / window / max(1, playing),
         "per_process": args.per_process,
+        "variant": args.variant,
         "uss_mib_max": max(uss) if uss else float("nan"),
         "loop": loops,
         "server_tick_rate": server_tick_rate(loops),
@@ -184,14 +193,14 @@ def load_pids(load: LoadGenerator) -> list[int]:
 
 def row(s: dict) -> list:
     lat = s["latency_ms"]
-    return [s["per_process"], s["n"], f"{s['launched']}/{s['n']}", f"{s['matches'] - s['silent_matches']}/{s['n']}", s["server_tick_rate"], s["tick_rate_p50"], s["tick_rate_min"],
+    return [s["per_process"], s.get("variant", "as is"), s["n"], f"{s['launched']}/{s['n']}", f"{s['matches'] - s['silent_matches']}/{s['n']}", s["server_tick_rate"], s["tick_rate_p50"], s["tick_rate_min"],
             lat["player"]["p50"], lat["player"]["p99"], lat["probe"]["p99"], s["dropped"],
             s["loop"]["dropped_steps"], s["game_servers"], s["server_cpu_ms_per_s"], s["cpu_ms_per_match_s"],
             s["servers_cpu_pct"], s["loadgen_cpu_pct_psutil"], s["other_cpu_pct"], s["uss_mib_mean"],
             s["uss_mib_per_match"]]
 
 
-HEADERS = ["per process", "N", "up", "playing", "server tick/s", "client tick/s p50", "client tick/s min", "lat p50 ms", "lat p99 ms", "probe p99 ms",
+HEADERS = ["per process", "variant", "N", "up", "playing", "server tick/s", "client tick/s p50", "client tick/s min", "lat p50 ms", "lat p99 ms", "probe p99 ms",
            "dropped snaps", "dropped steps", "processes", "CPU ms/s per process", "CPU ms per match-s",
            "servers CPU %", "loadgen CPU %", "other CPU %", "USS MiB per process", "USS MiB per match"]
 
@@ -203,10 +212,10 @@ def plot(steps: list[dict], path) -> None:
     import matplotlib.pyplot as plt
 
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4))
-    for mode in sorted({s["per_process"] for s in steps}):
-        mine = [s for s in steps if s["per_process"] == mode]
+    for mode, variant in sorted({(s["per_process"], s.get("variant", "as is")) for s in steps}):
+        mine = [s for s in steps if (s["per_process"], s.get("variant", "as is")) == (mode, variant)]
         ns = [s["n"] for s in mine]
-        label = f"{mode} per process"
+        label = f"{mode} per process" + ("" if variant == "as is" else f", {variant}")
         ax1.plot(ns, [s["server_tick_rate"] for s in mine], "o-", label=f"{label}: simulated")
         ax1.plot(ns, [s["tick_rate_min"] for s in mine], "s--", label=f"{label}: slowest match seen")
         ax2.plot(ns, [s["latency_ms"]["player"]["p50"] for s in mine], "o-", label=f"{label}: p50")
@@ -239,25 +248,38 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--matches-per-process", default="1,8",
                         help="comma-separated GAME_MATCHES_PER_PROCESS values, one sweep each (e.g. 1,8)")
     add_emit_option(parser)
+    add_compare_env_option(parser)
     args = parser.parse_args(argv)
+    variants = env_variants(args)
     sweep = [int(x) for x in args.sweep.split(",")]
     data = {"machine": machine(), "args": vars(args), "steps": []}
     with bench_run("bench.density"):
         modes = [int(x) for x in args.matches_per_process.split(",")]
-        accounts_data = prepare_database(2 * sum(sweep) * len(modes) + 10)
+        accounts_data = prepare_database(2 * sum(sweep) * len(modes) * len(variants) + 10)
         accounts = Accounts(accounts_data["players"])
         with LoadGenerator(args.workers) as load:
             for mode in modes:
                 args.per_process = mode
                 settings = {"GAME_SERVER_LAUNCHER": "warm", "GAME_MATCHES_PER_PROCESS": str(mode),
                             **broadcast_settings(args)}
-                with DjangoServer(f"density-{mode}", **settings) as server:
-                    api(server.url, accounts_data["ops"], "GET", "/api/match/00000000-0000-0000-0000-000000000000")
-                    for n in sweep:
-                        step = measure_step(server, load, accounts_data["ops"], accounts, n, args)
-                        data["steps"].append(step)
-                        print(table(HEADERS, [row(step)]).splitlines()[-1], flush=True)
-                        if step["server_tick_rate"] < 50 or step["latency_ms"]["player"]["p99"] > 2000:
+                with contextlib.ExitStack() as stack:
+                    servers = []
+                    for index, (label, extra) in enumerate(variants):
+                        server = stack.enter_context(DjangoServer(f"density-{mode}-{index}", **settings, **extra))
+                        api(server.url, accounts_data["ops"], "GET", "/api/match/00000000-0000-0000-0000-000000000000")
+                        servers.append((label, server))
+                    for index, n in enumerate(sweep):
+                        saturated = False
+                        # The variants take turns going first (a sweep of 25,25,25,25 repeats
+                        # a step): whatever the previous step leaves behind falls on each alike.
+                        shift = index % len(servers)
+                        for label, server in servers[shift:] + servers[:shift]:
+                            args.variant = label
+                            step = measure_step(server, load, accounts_data["ops"], accounts, n, args)
+                            data["steps"].append(step)
+                            print(table(HEADERS, [row(step)]).splitlines()[-1], flush=True)
+                            saturated |= step["server_tick_rate"] < 50 or step["latency_ms"]["player"]["p99"] > 2000
+                        if saturated:
                             print("stopping the sweep: the machine is far past saturation")
                             break
         report("density" + ("-emit" if args.emit else ""), data, HEADERS, [row(s) for s in data["steps"]],

@@ -12,6 +12,10 @@ a Socket.IO connection accepted by the port in the answer.
 * in-process: `get_launcher().launch()` alone, without HTTP, Django views or
   the database writes around it (what the strategy itself costs).
 
+`--compare-env ARENA_METRICS=0` adds one more daphne `warm` configuration with
+those settings ("warm, ARENA_METRICS=0"), measured in the same rotation: a
+feature's cost to launch latency is read from two rows of one run.
+
 Unplayed matches cancel themselves after GAME_PLAYER_CONNECT_TIMEOUT (3 s here)
 and their servers exit; every process is killed at the end anyway.
 """
@@ -29,9 +33,11 @@ from concurrent.futures import ThreadPoolExecutor
 from bench.common import (
     BASE_DIR,
     DjangoServer,
+    add_compare_env_option,
     api,
     bench_env,
     bench_run,
+    env_variants,
     machine,
     prepare_database,
     python,
@@ -144,7 +150,13 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--direct", type=int, default=20, help="in-process launches per strategy")
     parser.add_argument("--matches-per-process", type=int, default=8,
                         help="also time launch() into shared processes (GAME_MATCHES_PER_PROCESS; 1: leave it out)")
+    add_compare_env_option(parser)
     args = parser.parse_args(argv)
+    global CONFIGS
+    variants = [f"warm, {label}" for label, _ in env_variants(args)[1:]]
+    for (label, extra), name in zip(env_variants(args)[1:], variants):
+        LAUNCHERS[name] = {**LAUNCHERS["warm"], **extra}
+    CONFIGS = STRATEGIES + tuple(variants) + (GUNICORN,)
     needed = 2 * (len(CONFIGS) + 1) * (args.rounds + args.concurrent + args.direct + 2 * GUNICORN_WORKERS + 4)
     with bench_run("bench.launch"):
         accounts = prepare_database(needed)
@@ -152,8 +164,8 @@ def main(argv: list[str] | None = None) -> dict:
         ops = accounts["ops"]
         rows, data = [], {"machine": machine(), "args": vars(args)}
         with contextlib.ExitStack() as stack:
-            servers = {name: stack.enter_context(DjangoServer(name.replace(", ", "-").replace(" ", "-"),
-                                                              **SERVER_SETTINGS, **config))
+            servers = {name: stack.enter_context(DjangoServer(
+                           "".join(c if c.isalnum() else "-" for c in name), **SERVER_SETTINGS, **config))
                        for name, config in LAUNCHERS.items()}
             servers[GUNICORN] = stack.enter_context(DjangoServer(
                 "warm-gunicorn", server="gunicorn", workers=GUNICORN_WORKERS, **SERVER_SETTINGS, **LAUNCHERS["warm"]))
@@ -173,6 +185,9 @@ def main(argv: list[str] | None = None) -> dict:
                 wait_quiet(4)
         direct = {name: in_process(name, players.take(2 * (args.direct + 2)), args.direct) for name in STRATEGIES}
         direct_names = list(STRATEGIES)
+        for name in variants:
+            direct[name] = in_process(name, players.take(2 * (args.direct + 2)), args.direct)
+            direct_names.append(name)
         if args.matches_per_process > 1:
             # Most of these launches go to a process with room; one in N forks a new one.
             shared = f"warm, {args.matches_per_process} per process"

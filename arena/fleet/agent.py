@@ -31,6 +31,7 @@ from arena.gameserver.contract import MatchInfo
 from arena.matches import selectors as match_selectors
 from arena.matches.launcher import Launcher, LaunchError, STRATEGIES
 from arena.matches.states import MatchStatus
+from arena.metrics import definitions as metrics
 
 logger = logging.getLogger("arena.fleet")
 
@@ -68,10 +69,14 @@ def launch_here(match: dict, host_name: str) -> dict:
         status, owner = target or ("missing", "")
         logger.warning("not launching match %s: it is %s on %r", info.id, status, owner)
         return {"error": "launch_failed", "detail": f"match is {status} on {owner or 'no host'}"}
+    started = time.perf_counter()
     try:
         result = local_launcher().launch(info)
     except LaunchError as error:
+        metrics.record_launch(settings.GAME_HOST_LAUNCHER, error.code, None)
         return {"error": error.code, "detail": error.detail}
+    # This host's own figure (its local launch), on its own /metrics.
+    metrics.record_launch(settings.GAME_HOST_LAUNCHER, "ok", time.perf_counter() - started)
     return {"host": result.host or settings.GAME_SERVER_HOST, "port": result.port, "pid": result.pid}
 
 
@@ -148,6 +153,10 @@ def run_agent(name: str, *, capacity: int, concurrency: int, exit_when_drained: 
     worker_ready.connect(_prepare_launcher, weak=False)
     heartbeat = Heartbeat(name, capacity, exit_when_drained)
     heartbeat.start()
+    if settings.ARENA_METRICS and settings.GAME_HOST_METRICS_PORT:
+        from arena.metrics import exporter
+
+        exporter.serve(settings.GAME_HOST_METRICS_BIND, settings.GAME_HOST_METRICS_PORT)
     app = configured_app()
     try:
         app.worker_main([

@@ -42,6 +42,7 @@ class Broadcaster:
         self.sio = sio
         self.direct = 0  # sends written straight to a WebSocket
         self.queued = 0  # sends put on an Engine.IO queue
+        self.bytes = 0  # bytes of the events broadcast, summed over their recipients
         self.enabled = direct and install(sio)  # False: every broadcast is an emit()
         # One broadcast at a time: a send may yield (a large frame is compressed in
         # a thread), and the next broadcast must not overtake it on any socket.
@@ -72,12 +73,14 @@ class Broadcaster:
                 if ws is None:
                     socket.queue.put_nowait(queued)
                     self.queued += 1
+                    self.bytes += len(frame)
                     continue
                 try:
                     await ws.send(frame)
                 except Exception:  # the connection is going away; its reader task will tell
                     continue
                 self.direct += 1
+                self.bytes += len(frame)
 
 
 def install(sio: socketio.AsyncServer) -> bool:

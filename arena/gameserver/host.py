@@ -26,6 +26,7 @@ from arena.gameserver.contract import MatchInfo
 from arena.gameserver.game import GameFactory, load_rules
 from arena.gameserver import remote_control
 from arena.gameserver.heartbeat import Heartbeat
+from arena.gameserver.metrics import ProcessMetrics, log_summary
 from arena.gameserver.room import GameSettings, Outcome, Room
 from arena.gameserver.store import MatchStore, close_connection, write_heartbeat
 from arena.gameserver.ticker import Ticker
@@ -55,6 +56,7 @@ class Host:
         retry_for: float = 30.0,
         host_name: str | None = None,
         on_ended: Callable[[str, Outcome | None], None] | None = None,
+        metrics: bool = False,
     ) -> None:
         self.settings = settings
         self.rules = rules
@@ -68,11 +70,13 @@ class Host:
         self.matches: dict[str, Hosted] = {}
         self.idle = asyncio.Event()
         self.idle.set()
+        self.metrics = ProcessMetrics(self) if metrics else None  # Prometheus, flushed once a second
 
     @classmethod
     def from_django(cls, **kwargs) -> Host:
         from arena.conf import settings
 
+        kwargs.setdefault("metrics", bool(settings.ARENA_METRICS))
         return cls(GameSettings.from_django(), load_rules(settings.GAME_RULES),
                    retry_for=settings.GAME_RESULT_RETRY_FOR, host_name=settings.GAME_HOST_NAME, **kwargs)
 
@@ -101,6 +105,8 @@ class Host:
             if not self.matches:
                 self.idle.set()
             raise
+        if self.metrics is not None:
+            self.metrics.start()
         hosted.task = asyncio.create_task(self._serve(hosted), context=context)
         hosted.task.add_done_callback(functools.partial(self._served, hosted))
         if hosted.aborted:
@@ -141,6 +147,12 @@ class Host:
         hosted.released = True
         match_id = hosted.room.info.id
         try:
+            log_summary(hosted.room, outcome)
+            if self.metrics is not None:
+                self.metrics.ended(hosted.room, outcome.status if outcome else "aborted")
+        except Exception:  # figures must never stand in the way of freeing the port
+            logger.warning("metrics of match %s not recorded", match_id, exc_info=True)
+        try:
             await hosted.runner.cleanup()
         except Exception:
             logger.warning("clean-up of match %s failed", match_id, exc_info=True)
@@ -174,6 +186,8 @@ class Host:
 
     async def close(self) -> None:
         self.heartbeat.stop()
+        if self.metrics is not None:
+            self.metrics.close()
         await close_connection()
 
 
@@ -200,3 +214,25 @@ class MatchLogs(logging.Handler):
     def emit(self, record: logging.LogRecord) -> None:
         handler = self.streams.get(CURRENT_MATCH.get())
         (handler or self.fallback).handle(record)
+
+
+class MatchFormatter(logging.Formatter):
+    """Starts each line of a match's code with ``match=<id>`` (whatever the
+    project's own format), so a line still says its match once logs of many
+    processes are gathered in one place."""
+
+    def __init__(self, inner: logging.Formatter | None) -> None:
+        super().__init__()
+        self.inner = inner or logging.Formatter()
+
+    def format(self, record: logging.LogRecord) -> str:
+        line = self.inner.format(record)
+        match_id = CURRENT_MATCH.get()
+        return f"match={match_id} {line}" if match_id else line
+
+
+def tag_logs_with_match() -> None:
+    """Make every handler of Arena's logger say the match of each record."""
+    for handler in logging.getLogger("arena").handlers:
+        if not isinstance(handler.formatter, MatchFormatter):
+            handler.setFormatter(MatchFormatter(handler.formatter))

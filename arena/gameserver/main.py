@@ -37,6 +37,9 @@ def prepare() -> None:
     from arena.security.secret_key import refuse_to_start
 
     refuse_to_start()
+    from arena.gameserver.host import tag_logs_with_match
+
+    tag_logs_with_match()
     # Everything imported from here on is what a match needs; importing it now
     # lets a zygote share it with every child.
     import aiohttp.web  # noqa: F401
@@ -85,13 +88,14 @@ def serve(match_id: str, info: MatchInfo | None = None) -> int:
 async def _serve(info, sock) -> None:
     """One match in this process: a `Host` with one room (see `arena.gameserver.shared`
     for a process that serves several)."""
-    from arena.gameserver.host import Host
+    from arena.gameserver.host import CURRENT_MATCH, Host
     from arena.gameserver.store import adopt_connection
 
     from arena.conf import settings
 
     from arena.gameserver.control import ControlSocket
 
+    CURRENT_MATCH.set(info.id)  # the process's one match: every line of it is that match's
     await adopt_connection()
     host = Host.from_django()
     # The same per-match stop path as a shared process's (a stop with a reason).

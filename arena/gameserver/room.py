@@ -27,6 +27,7 @@ from arena.gameserver.clock import LoopStats
 from arena.gameserver.contract import MatchInfo
 from arena.gameserver.game import Game, GameFactory
 from arena.gameserver.heartbeat import Heartbeat
+from arena.gameserver.metrics import RoomStats
 from arena.gameserver.store import MatchStore
 from arena.gameserver.ticker import Ticker
 from arena.matches.tokens import game_token_user_id
@@ -150,6 +151,7 @@ class Room:
         self.snapshot_every = max(1, round(settings.tick_rate / settings.snapshot_rate))
         self.play_time = 0.0
         self.loop_stats = LoopStats()
+        self.stats = RoomStats()  # plain counts for the process's metrics and the end-of-match line
         self.outcome: Outcome | None = None
         self.background: set[asyncio.Task] = set()  # fire-and-forget work, kept referenced
         # while playing, kept between the ticker's calls
@@ -214,6 +216,7 @@ class Room:
                 self.clients.pop(previous, None)
                 self._in_background(self._replace(previous))
         self.clients[sid] = seat.user_id if seat else None
+        self.stats.seen(len(self.player_sid), len(self.clients) - len(self.player_sid))
         self._in_background(self._welcome(sid, seat))
         if not self.missing():
             self.all_present.set()
@@ -281,7 +284,9 @@ class Room:
         if action is None:
             await self._reject(sid, "invalid_input", 'Expected {"seq": int, "move": -1|0|1}.')
             return
+        self.stats.inputs += 1
         if not self.limiters[user_id].allow(time.monotonic()):
+            self.stats.inputs_dropped += 1
             return  # a flood: dropped silently, the game goes on
         seat = self.info.seat_of(user_id)
         self.inputs[seat.side].append((seq, action))

@@ -13,8 +13,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable
-from typing import Protocol
+from typing import Any, Protocol
 
 from arena.gameserver.clock import LoopStats, run_fixed_timestep
 
@@ -57,6 +58,10 @@ class Ticker:
         self.clock = clock
         self.sleep = sleep
         self.stats = LoopStats()
+        self.match_steps = 0  # steps summed over the members: each playing match's ticks
+        # Told each wake-up's duration (`batch(work, send)`) when metrics are on.
+        self.timings: Any = None
+        self._batch_started: float | None = None
         self._members: list[Membership] = []
         self._task: asyncio.Task | None = None
 
@@ -85,6 +90,9 @@ class Ticker:
             self._members.clear()
 
     def _step(self, dt: float) -> bool:
+        if self._batch_started is None and self.timings is not None:
+            self._batch_started = time.perf_counter()
+        self.match_steps += len(self._members)
         for membership in self._members:
             if membership.leaving:
                 continue
@@ -96,6 +104,17 @@ class Ticker:
         return any(not m.leaving for m in self._members)
 
     async def _flush(self) -> None:
+        timings = self.timings
+        if timings is None:
+            await self._send()
+            return
+        sending = time.perf_counter()
+        await self._send()
+        end = time.perf_counter()
+        timings.batch(end - (self._batch_started or sending), end - sending)
+        self._batch_started = None
+
+    async def _send(self) -> None:
         members = list(self._members)
         for membership in members:
             if membership.crash is None:

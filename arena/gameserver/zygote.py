@@ -75,6 +75,8 @@ import traceback
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from arena.metrics.multiprocess import retire
+
 if TYPE_CHECKING:
     from arena.gameserver.contract import MatchInfo
 
@@ -457,6 +459,7 @@ class Zygote:
                 return
             if pid == 0:
                 return
+            retire(pid)  # its metrics files: folded into the machine's totals
             reply = self.children.pop(pid, None)
             if reply is not None:
                 _send(reply, {"exit": os.waitstatus_to_exitcode(status)})

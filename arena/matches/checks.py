@@ -114,6 +114,30 @@ def _webhook() -> list[checks.CheckMessage]:
     return errors
 
 
+def _metrics() -> list[checks.CheckMessage]:
+    """Who may read /metrics must be networks, or nobody could (or, worse, a typo
+    would be skipped silently)."""
+    import ipaddress
+
+    errors = []
+    allowed = settings.ARENA_METRICS_ALLOWED
+    if isinstance(allowed, str) or not isinstance(allowed, (list, tuple)):
+        return [checks.Error("ARENA_METRICS_ALLOWED must be a list of addresses or networks.", id="matches.E008")]
+    for entry in allowed:
+        try:
+            ipaddress.ip_network(str(entry), strict=False)
+        except ValueError:
+            errors.append(checks.Error(
+                f"ARENA_METRICS_ALLOWED: {entry!r} is not an address or network.",
+                hint="e.g. 127.0.0.0/8, ::1, 10.0.0.5/32", id="matches.E008",
+            ))
+    port = settings.GAME_HOST_METRICS_PORT
+    if not isinstance(port, int) or isinstance(port, bool) or not 0 <= port <= 65535:
+        errors.append(checks.Error(f"GAME_HOST_METRICS_PORT must be a port, or 0 for none (is {port!r}).",
+                                   id="matches.E008"))
+    return errors
+
+
 @checks.register()
 def arena_settings(app_configs=None, **kwargs) -> list[checks.CheckMessage]:
-    return [*_port_range(), *_launcher(), *_durations(), *_classes(), *_webhook()]
+    return [*_port_range(), *_launcher(), *_durations(), *_classes(), *_webhook(), *_metrics()]

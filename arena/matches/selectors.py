@@ -4,7 +4,7 @@ from __future__ import annotations
 from uuid import UUID
 
 from django.contrib.auth.models import AbstractBaseUser
-from django.db.models import Prefetch, QuerySet
+from django.db.models import Count, Prefetch, QuerySet
 
 from arena.matches.errors import NotFound
 from arena.matches.models import Match, MatchPlayer
@@ -36,6 +36,12 @@ def users_in_live_matches() -> set:
 
 def matches_live(limit: int = 50) -> list[Match]:
     return list(_with_players(Match.objects.filter(status__in=LIVE_STATUSES))[:limit])
+
+
+def live_match_counts() -> dict[str, int]:
+    """Live matches per status: one grouped query on the indexed status column."""
+    rows = Match.objects.filter(status__in=LIVE_STATUSES).order_by().values_list("status").annotate(n=Count("pk"))
+    return dict(rows)
 
 
 def matches_recent(limit: int = 20) -> list[Match]:

@@ -29,6 +29,7 @@ from arena.matches.errors import IdConflict, InvalidRequest, LaunchFailed, Playe
 from arena.matches.launcher import LaunchError, get_launcher
 from arena.matches.models import Match, MatchPlayer
 from arena.matches.states import FINAL_STATUSES, LIVE_STATUSES, MatchStatus, sources_of
+from arena.metrics import definitions as metrics
 
 logger = logging.getLogger("arena.matches")
 
@@ -55,25 +56,32 @@ def match_create(
     nothing: it returns the existing match (waiting for its launch to end if it is
     still under way), so clients may retry safely.
     """
+    started = time.perf_counter()
     users = _players_for(usernames, points_to_win)
     match, created = _match_insert(users, points_to_win, match_id, created_by)
     if not created:
         return _match_await_launch(match), False
     seats = tuple(Seat(user_key(user.pk), user.get_username(), side_of_seat(seat)) for seat, user in enumerate(users))
-    return match_launch(MatchInfo(id=str(match.id), points_to_win=points_to_win, seats=seats)), True
+    return match_launch(MatchInfo(id=str(match.id), points_to_win=points_to_win, seats=seats), started=started), True
 
 
-def match_launch(info: MatchInfo) -> Match:
+def match_launch(info: MatchInfo, *, started: float | None = None) -> Match:
     """Start the game server of a `launching` match; fail the match if it cannot.
 
     `info` is the match as its creator just wrote it (`store.load_match` reads it
-    back for anyone else). Returns the match as it was announced to its players."""
+    back for anyone else). Returns the match as it was announced to its players.
+    The launch is counted (`arena_launches_total`) and, from `started` (the
+    request's `perf_counter()`, else now) to its port, timed."""
     match_id = info.id
+    started = time.perf_counter() if started is None else started
+    strategy = settings.GAME_SERVER_LAUNCHER
     try:
         result = get_launcher().launch(info)
     except LaunchError as error:
+        metrics.record_launch(strategy, error.code, None)
         match_fail(match_id, reason=f"{error.code}: {error.detail}"[:255])
         raise LaunchFailed(error.detail, code=error.code) from None
+    metrics.record_launch(strategy, "ok", time.perf_counter() - started)
     host = result.host or settings.GAME_SERVER_HOST
     with transaction.atomic():  # the event commits with the change (see arena.matches.events)
         waiting = match_mark_waiting(match_id, host=host, port=result.port, pid=result.pid)
@@ -283,6 +291,8 @@ def match_fail(match_id: UUID | str, *, reason: str) -> bool:
         changed = _transition(match_id, MatchStatus.FAILED, finish_reason=reason[:255])
         if changed:
             events.record(events.FAILED, selectors.match_get(match_id))
+    if changed:
+        metrics.record_failure(reason)
     return changed
 
 

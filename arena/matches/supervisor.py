@@ -22,6 +22,7 @@ from arena.matches import services
 from arena.matches.models import Match
 from arena.matches.spool import spool_import
 from arena.matches.states import MatchStatus
+from arena.metrics import definitions as metrics
 
 logger = logging.getLogger("arena.supervisor")
 
@@ -51,7 +52,9 @@ def supervise_once() -> list[UUID]:
     Spooled results first: a server that spooled its result has stopped sending
     heartbeats, and its match must end with that result, not as lost.
     """
-    spool_import()
+    imported = spool_import()
+    if imported:
+        metrics.spooled_results_imported.inc(len(imported))
     failed = []
     # Checks of other rooms (settings.SUPERVISOR_CHECKS, e.g. the fleet's lost
     # hosts) before the per-match heartbeats, so a lost host's matches carry

@@ -35,6 +35,7 @@ from arena.matches.errors import NotFound
 from arena.matches.models import Match, MatchPlayer
 from arena.matches.states import FINAL_STATUSES, LIVE_STATUSES
 from arena.matches.tokens import game_token_issue
+from arena.metrics import definitions as metrics
 from arena.notifications import events
 from arena.notifications.backends import get_notifier, setting
 
@@ -52,6 +53,7 @@ REJOIN_EVERY = 3600.0
 class NotificationConsumer(AsyncJsonWebsocketConsumer):
     user = None
     attached = False
+    counted = False  # in arena_notification_sockets
 
     # --- connection -----------------------------------------------------------------
 
@@ -77,11 +79,16 @@ class NotificationConsumer(AsyncJsonWebsocketConsumer):
             await self.close(code=CLOSE_UNAVAILABLE)
             return
         await self.accept()
+        self.counted = True
+        metrics.notification_sockets.inc()
         await self.send_json({"type": "hello", "user": user.get_username()})
         for match, event in await database_sync_to_async(self._user_state)():
             await self._send_event(event, match_players(match), replay=True)
 
     async def disconnect(self, code: int) -> None:
+        if self.counted:
+            self.counted = False
+            metrics.notification_sockets.dec()
         if self.attached:
             self.attached = False
             try:

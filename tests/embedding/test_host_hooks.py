@@ -181,6 +181,8 @@ def arena_errors() -> set[str]:
         ({"ARENA_API_AUTHENTICATION_CLASSES": ["nowhere.Auth"]}, "matches.E004"),
         ({"ARENA_WEBHOOK_URL": "ftp://example.com/x", "ARENA_WEBHOOK_SECRET": "k"}, "matches.E005"),
         ({"ARENA_WEBHOOK_URL": "https://example.com/x", "ARENA_WEBHOOK_SECRET": ""}, "matches.E007"),
+        ({"ARENA_METRICS_ALLOWED": ["127.0.0.0/8", "10.0.0.0/33"]}, "matches.E008"),
+        ({"GAME_HOST_METRICS_PORT": 70000}, "matches.E008"),
     ],
 )
 def test_settings_checks(overrides, code):

@@ -126,6 +126,9 @@ class Fleet:
                 "GAME_SERVER_MAX_PORT": str(ports[1]),
                 "CELERY_BROKER_URL": BROKER_URL,
                 "GAME_SERVER_LOG_DIR": str(settings.GAME_SERVER_LOG_DIR),
+                # the host's metrics on the last port of its range (the suite's own ports)
+                "GAME_HOST_METRICS_BIND": address,
+                "GAME_HOST_METRICS_PORT": str(ports[1]),
             } | overrides
             log = str(self.tmp_path / f"{short}.log")
             with open(log, "ab") as out:

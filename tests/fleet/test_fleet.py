@@ -6,6 +6,7 @@ import asyncio
 import signal
 import threading
 import time
+import urllib.request
 
 from datetime import timedelta
 from pathlib import Path
@@ -28,6 +29,7 @@ from arena.matches.supervisor import supervise_once
 from tests.conftest import client_for, port_is_free, run
 from tests.fleet.conftest import HOST_TIMEOUT, wait_for, wait_gone
 from tests.integration.test_game import game_token
+from tests.integration.test_metrics import moved, parse, scrape
 from tests.integration.test_resilience import dodge
 from tests.notifications.conftest import WS_PATH, CommunicatorSocket
 
@@ -72,6 +74,7 @@ async def play_to_the_end(host: str, port: int, tokens: list[str]) -> list[dict]
 
 def test_launches_spread_by_free_capacity_a_full_host_gets_none_and_a_match_plays(fleet, ops_api, players):
     a, b, c = fleet.start(("a", 3), ("b", 2), ("c", 1))
+    before = scrape()
     placed = []
     for i in range(6):
         created = launched(ops_api, (f"p{2 * i}", f"p{2 * i + 1}"), points_to_win=1)
@@ -97,6 +100,18 @@ def test_launches_spread_by_free_capacity_a_full_host_gets_none_and_a_match_play
     overs = run(play_to_the_end(on_c.host, on_c.port, tokens))
     assert all(o["winner"] and o["reason"] == "points" for o in overs)
     wait_for(lambda: Match.objects.get(pk=on_c.pk).status == MatchStatus.FINISHED, 10)
+
+    # the web side counted its fleet launches; host c's own exporter its local ones
+    # and the game it served (the three agents of this test share one machine: each
+    # exporter shows all of theirs)
+    web = scrape()
+    assert moved(before, web, 'arena_launches_total{outcome="ok",strategy="fleet"}') == 6
+    assert moved(before, web, 'arena_launches_total{outcome="no_capacity",strategy="fleet"}') == 1
+    assert moved(before, web, 'arena_launch_seconds_count{strategy="fleet"}') == 6
+    with urllib.request.urlopen(f"http://{c.address}:{c.ports[1]}/metrics", timeout=5) as response:
+        host = parse(response.read().decode())
+    assert host['arena_launches_total{outcome="ok",strategy="warm"}'] >= 6
+    assert host["arena_gameserver_ticks_total"] > 0
 
     # its slot is free again: the next launch goes to c (the only host with room)
     again = launched(ops_api, ("alice", "bob"))

@@ -32,6 +32,9 @@ def child_environment() -> dict[str, str]:
     match (under tests that is the test database, whose name only the open
     connection knows).
     """
+    from arena.metrics.multiprocess import setup
+
+    setup()  # before the copy: every game server writes its metrics to this machine's directory
     env = dict(os.environ)
     env.setdefault("DJANGO_SETTINGS_MODULE", "arena.settings")
     env["ARENA_DB_NAME"] = str(connection.settings_dict["NAME"])

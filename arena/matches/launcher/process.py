@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 from arena.conf import settings
 
 from arena.matches.launcher import LaunchError, LaunchResult
+from arena.metrics.multiprocess import retire
 from arena.matches.launcher.base import (
     child_environment,
     explain_failure,
@@ -104,6 +105,8 @@ class Reaper:
         while True:
             time.sleep(self.POLL_INTERVAL)
             with self._lock:
+                for proc in [p for p in self._children if p.poll() is not None]:
+                    retire(proc.pid)  # its metrics files: folded into the machine's totals
                 self._children = [p for p in self._children if p.poll() is None]
                 if not self._children:
                     self._thread = None
