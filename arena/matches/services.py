@@ -11,7 +11,8 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from uuid import UUID
 
@@ -25,8 +26,8 @@ from django.utils import timezone
 
 from arena.gameserver.contract import MatchInfo, Seat, user_key
 from arena.matches import control, events, selectors
-from arena.matches.errors import IdConflict, InvalidRequest, LaunchFailed, PlayerBusy, UnknownPlayer
-from arena.matches.launcher import LaunchError, get_launcher
+from arena.matches.errors import ArenaError, IdConflict, InvalidRequest, LaunchFailed, PlayerBusy, UnknownPlayer
+from arena.matches.launcher import LaunchError, LaunchResult, get_launcher
 from arena.matches.models import Match, MatchPlayer
 from arena.matches.states import FINAL_STATUSES, LIVE_STATUSES, MatchStatus, sources_of
 
@@ -42,6 +43,19 @@ AWAIT_LAUNCH_POLL = 0.02
 # --- creation and launch -----------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class MatchRequest:
+    """One match to create: what `PUT /api/match` (or one entry of `PUT /api/matches`) asks for."""
+
+    usernames: Sequence[str]
+    points_to_win: int = DEFAULT_POINTS_TO_WIN
+    match_id: UUID | None = None
+
+
+#: What creating one match came to: (the match, created?) or the error it gets.
+MatchOutcome = tuple[Match, bool] | ArenaError
+
+
 def match_create(
     *,
     usernames: Sequence[str],
@@ -53,14 +67,54 @@ def match_create(
 
     Returns only once the game server listens. A repeated `match_id` launches
     nothing: it returns the existing match (waiting for its launch to end if it is
-    still under way), so clients may retry safely.
+    still under way), so clients may retry safely. A batch of one: see `matches_create`.
     """
-    users = _players_for(usernames, points_to_win)
-    match, created = _match_insert(users, points_to_win, match_id, created_by)
-    if not created:
-        return _match_await_launch(match), False
-    seats = tuple(Seat(user_key(user.pk), user.get_username(), side_of_seat(seat)) for seat, user in enumerate(users))
-    return match_launch(MatchInfo(id=str(match.id), points_to_win=points_to_win, seats=seats)), True
+    (outcome,) = matches_create([MatchRequest(usernames, points_to_win, match_id)], created_by=created_by)
+    if isinstance(outcome, ArenaError):
+        raise outcome
+    return outcome
+
+
+def matches_create(requests: Sequence[MatchRequest], *, created_by: AbstractBaseUser | None = None) -> list[MatchOutcome]:
+    """Create several matches and launch their game servers together; one outcome
+    per request, in order: (match, created) or the `ArenaError` that request gets.
+
+    Each match is its own unit, with the rules of a single creation: its players
+    checked and its rows written in a transaction of its own (a player already in
+    a live match, including one created by an earlier request of the same call,
+    gets `player_busy`), then every new match's launch at once
+    (`Launcher.launch_many`, so their waits overlap), then each one marked
+    `waiting` or `failed` by itself. One request failing changes nothing for the
+    others. Should this process die half-way, matches left `launching` are failed
+    by the supervisor (`find_lost_matches`) like any launch that never completed.
+    """
+    outcomes: list[MatchOutcome | None] = [None] * len(requests)
+    launches: list[tuple[int, MatchInfo]] = []
+    retries: list[tuple[int, Match]] = []
+    claimed: dict[str, int] = {}  # username -> the request of this call that created its match
+    for index, request in enumerate(requests):
+        try:
+            users = _players_for(request.usernames, request.points_to_win)
+            match, created = _match_insert(users, request.points_to_win, request.match_id, created_by)
+        except PlayerBusy as error:
+            outcomes[index] = _busy_in_this_call(error, request.usernames, claimed)
+            continue
+        except ArenaError as error:
+            outcomes[index] = error
+            continue
+        if not created:
+            retries.append((index, match))
+            continue
+        claimed.update((name, index) for name in request.usernames)
+        seats = tuple(Seat(user_key(user.pk), user.get_username(), side_of_seat(seat)) for seat, user in enumerate(users))
+        launches.append((index, MatchInfo(id=str(match.id), points_to_win=request.points_to_win, seats=seats)))
+    if launches:
+        results = get_launcher().launch_many([info for _, info in launches])
+        for (index, info), result in zip(launches, results, strict=True):
+            outcomes[index] = _outcome_of(lambda: (_match_launched(info, result), True))
+    for index, match in retries:  # after the launches: one may be among them
+        outcomes[index] = _outcome_of(lambda: (_match_await_launch(match), False))
+    return outcomes  # type: ignore[return-value]  (every index has its outcome)
 
 
 def match_launch(info: MatchInfo) -> Match:
@@ -68,12 +122,17 @@ def match_launch(info: MatchInfo) -> Match:
 
     `info` is the match as its creator just wrote it (`store.load_match` reads it
     back for anyone else). Returns the match as it was announced to its players."""
+    (result,) = get_launcher().launch_many([info])
+    return _match_launched(info, result)
+
+
+def _match_launched(info: MatchInfo, result: LaunchResult | LaunchError) -> Match:
+    """Record how the launch of a `launching` match went: `waiting` where its
+    server listens, or `failed` (raising LaunchFailed)."""
     match_id = info.id
-    try:
-        result = get_launcher().launch(info)
-    except LaunchError as error:
-        match_fail(match_id, reason=f"{error.code}: {error.detail}"[:255])
-        raise LaunchFailed(error.detail, code=error.code) from None
+    if isinstance(result, LaunchError):
+        match_fail(match_id, reason=f"{result.code}: {result.detail}"[:255])
+        raise LaunchFailed(result.detail, code=result.code)
     host = result.host or settings.GAME_SERVER_HOST
     with transaction.atomic():  # the event commits with the change (see arena.matches.events)
         waiting = match_mark_waiting(match_id, host=host, port=result.port, pid=result.pid)
@@ -86,6 +145,21 @@ def match_launch(info: MatchInfo) -> Match:
     if not waiting and match.status == MatchStatus.CANCELLED:
         control.send_cancel(host, result.port, match_id)  # its server started after the cancel: stop it now
     return match
+
+
+def _outcome_of(step: Callable[[], tuple[Match, bool]]) -> MatchOutcome:
+    try:
+        return step()
+    except ArenaError as error:
+        return error
+
+
+def _busy_in_this_call(error: PlayerBusy, usernames: Sequence[str], claimed: dict[str, int]) -> PlayerBusy:
+    """Say so when the live match in the way is one this same call just created."""
+    mine = [name for name in usernames if name in claimed]
+    if not mine:
+        return error
+    return PlayerBusy(f"Already in the match of matches[{claimed[mine[0]]}] of this request: {', '.join(mine)}.")
 
 
 def side_of_seat(seat: int) -> str:
