@@ -1,7 +1,7 @@
 """`GAME_SERVER_LAUNCHER=fleet`: launches sent through Celery to a game host.
 
-For each launch (a batch, `launch_many`, does each step for all its matches
-before the next): reserve a slot on the live, non-draining host with the most
+For each launch (a batch, `launch_many`, sends every launch before it waits for
+an answer): reserve a slot on the live, non-draining host with the most
 free capacity (`services.host_reserve`, atomic), send the launch to that host's
 queue with an expiry, and wait for its answer. A host that does not answer
 within GAME_HOST_ANSWER_TIMEOUT is marked suspect and the match is moved to the
@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -95,35 +95,38 @@ class FleetLauncher(Launcher):
             raise LaunchError("broker_unavailable", f"cannot reach the broker: {error}") from None
 
     def launch(self, match: MatchInfo) -> LaunchResult:
-        (outcome,) = self.launch_many([match])
+        ((_, outcome),) = self.launch_many([match])
         if isinstance(outcome, LaunchError):
             raise outcome
         return outcome
 
-    def launch_many(self, matches: Sequence[MatchInfo]) -> list[LaunchOutcome]:
-        """Reserve a host for each match and send its launch, all before waiting for
-        any answer (the hosts launch while the next ones are placed), then collect
-        the answers. Those to retry elsewhere (no answer in time, or the host
-        cannot take it) go round again on the hosts they have not tried, until
-        GAME_SERVER_LAUNCH_TIMEOUT from the call."""
-        deadline = time.monotonic() + settings.GAME_SERVER_LAUNCH_TIMEOUT
-        outcomes: list[LaunchOutcome | None] = [None] * len(matches)
-        attempts = {index: _Attempt(match, deadline) for index, match in enumerate(matches)}
-        while attempts:
-            sent: dict[int, _Sent] = {}
-            for index, attempt in attempts.items():
-                try:
-                    sent[index] = self._send(attempt)
-                except LaunchError as error:
-                    outcomes[index] = error
-            attempts = {}
-            for index, launch in sent.items():
+    def launch_many(self, matches: Iterable[MatchInfo]) -> Iterator[tuple[int, LaunchOutcome]]:
+        """Reserve a host for each match and send its launch as it comes, before
+        waiting for any answer (the hosts launch while the next matches are
+        written and placed), then collect the answers in turn. Those to retry
+        elsewhere (no answer in time, or the host cannot take it) go round again
+        on the hosts they have not tried, each within GAME_SERVER_LAUNCH_TIMEOUT of
+        being handed over."""
+        sent: dict[int, _Sent] = {}
+        for position, match in enumerate(matches):
+            try:
+                sent[position] = self._send(_Attempt(match, time.monotonic() + settings.GAME_SERVER_LAUNCH_TIMEOUT))
+            except LaunchError as error:
+                yield position, error
+        while sent:
+            retry = []
+            for position, launch in sent.items():
                 outcome = self._collect(launch)
                 if outcome is None:
-                    attempts[index] = launch.attempt  # try the next host
+                    retry.append((position, launch.attempt))  # try the next host
                 else:
-                    outcomes[index] = outcome
-        return outcomes  # type: ignore[return-value]  (every index has its outcome)
+                    yield position, outcome
+            sent = {}
+            for position, attempt in retry:
+                try:
+                    sent[position] = self._send(attempt)
+                except LaunchError as error:
+                    yield position, error
 
     @staticmethod
     def _send(attempt: _Attempt) -> _Sent:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from uuid import UUID
@@ -82,36 +82,45 @@ def matches_create(requests: Sequence[MatchRequest], *, created_by: AbstractBase
     Each match is its own unit, with the rules of a single creation: its players
     checked and its rows written in a transaction of its own (a player already in
     a live match, including one created by an earlier request of the same call,
-    gets `player_busy`), then every new match's launch at once
-    (`Launcher.launch_many`, so their waits overlap), then each one marked
-    `waiting` or `failed` by itself. One request failing changes nothing for the
-    others. Should this process die half-way, matches left `launching` are failed
-    by the supervisor (`find_lost_matches`) like any launch that never completed.
+    gets `player_busy`), its launch started at once (`Launcher.launch_many`,
+    so the launches overlap each other and the writing of the next matches),
+    and it is marked `waiting` or `failed` by itself as soon as its launch ends.
+    One request failing changes nothing for the others. Should this process die
+    half-way, matches left `launching` are failed by the supervisor
+    (`find_lost_matches`) like any launch that never completed.
     """
     outcomes: list[MatchOutcome | None] = [None] * len(requests)
-    launches: list[tuple[int, MatchInfo]] = []
+    launches: list[tuple[int, MatchInfo]] = []  # (request, match) in the order handed to the launcher
     retries: list[tuple[int, Match]] = []
     claimed: dict[str, int] = {}  # username -> the request of this call that created its match
-    for index, request in enumerate(requests):
-        try:
-            users = _players_for(request.usernames, request.points_to_win)
-            match, created = _match_insert(users, request.points_to_win, request.match_id, created_by)
-        except PlayerBusy as error:
-            outcomes[index] = _busy_in_this_call(error, request.usernames, claimed)
-            continue
-        except ArenaError as error:
-            outcomes[index] = error
-            continue
-        if not created:
-            retries.append((index, match))
-            continue
-        claimed.update((name, index) for name in request.usernames)
-        seats = tuple(Seat(user_key(user.pk), user.get_username(), side_of_seat(seat)) for seat, user in enumerate(users))
-        launches.append((index, MatchInfo(id=str(match.id), points_to_win=request.points_to_win, seats=seats)))
-    if launches:
-        results = get_launcher().launch_many([info for _, info in launches])
-        for (index, info), result in zip(launches, results, strict=True):
-            outcomes[index] = _outcome_of(lambda: (_match_launched(info, result), True))
+
+    def inserted() -> Iterator[MatchInfo]:
+        """Each new match, written as the launcher asks for it: the next one is
+        written while the previous ones launch."""
+        found = _active_users(name for request in requests for name in request.usernames)
+        for index, request in enumerate(requests):
+            try:
+                users = _players_for(request.usernames, request.points_to_win, found)
+                match, created = _match_insert(users, request.points_to_win, request.match_id, created_by)
+            except PlayerBusy as error:
+                outcomes[index] = _busy_in_this_call(error, request.usernames, claimed)
+                continue
+            except ArenaError as error:
+                outcomes[index] = error
+                continue
+            if not created:
+                retries.append((index, match))
+                continue
+            claimed.update((name, index) for name in request.usernames)
+            seats = tuple(Seat(user_key(user.pk), user.get_username(), side_of_seat(seat))
+                          for seat, user in enumerate(users))
+            info = MatchInfo(id=str(match.id), points_to_win=request.points_to_win, seats=seats)
+            launches.append((index, info))
+            yield info
+
+    for position, result in get_launcher().launch_many(inserted()):  # each recorded as it ends
+        index, info = launches[position]
+        outcomes[index] = _outcome_of(lambda: (_match_launched(info, result), True))
     for index, match in retries:  # after the launches: one may be among them
         outcomes[index] = _outcome_of(lambda: (_match_await_launch(match), False))
     return outcomes  # type: ignore[return-value]  (every index has its outcome)
@@ -122,7 +131,7 @@ def match_launch(info: MatchInfo) -> Match:
 
     `info` is the match as its creator just wrote it (`store.load_match` reads it
     back for anyone else). Returns the match as it was announced to its players."""
-    (result,) = get_launcher().launch_many([info])
+    ((_, result),) = get_launcher().launch_many([info])
     return _match_launched(info, result)
 
 
@@ -167,16 +176,23 @@ def side_of_seat(seat: int) -> str:
     return SIDES[seat % 2]
 
 
-def _players_for(usernames: Sequence[str], points_to_win: int) -> list[AbstractBaseUser]:
+def _active_users(usernames: Iterable[str]) -> dict[str, AbstractBaseUser]:
+    """The active users of these logins, by login: one query for a whole batch."""
+    User = get_user_model()  # logins are values of its USERNAME_FIELD, whatever that field is
+    lookup = {f"{User.USERNAME_FIELD}__in": set(usernames), "is_active": True}
+    return {u.get_username(): u for u in User.objects.filter(**lookup)}
+
+
+def _players_for(
+    usernames: Sequence[str], points_to_win: int, found: dict[str, AbstractBaseUser]
+) -> list[AbstractBaseUser]:
+    """The match's players in request order, from `found` (`_active_users`)."""
     if len(usernames) != PLAYERS_PER_MATCH:
         raise InvalidRequest(f"A match needs exactly {PLAYERS_PER_MATCH} players.")
     if len(set(usernames)) != len(usernames):
         raise InvalidRequest("A player cannot face themselves.")
     if points_to_win not in POINTS_TO_WIN_RANGE:
         raise InvalidRequest("points_to_win must be between 1 and 21.")
-    User = get_user_model()  # logins are values of its USERNAME_FIELD, whatever that field is
-    lookup = {f"{User.USERNAME_FIELD}__in": usernames, "is_active": True}
-    found = {u.get_username(): u for u in User.objects.filter(**lookup)}
     missing = [name for name in usernames if name not in found]
     if missing:
         raise UnknownPlayer(f"Unknown player(s): {', '.join(missing)}.")

@@ -19,10 +19,11 @@ then collects the answers.
 """
 from __future__ import annotations
 
+import itertools
 import logging
 import time
-from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from functools import cache
 from typing import TYPE_CHECKING, Protocol
@@ -73,40 +74,57 @@ class Launcher(Protocol):
         Raises LaunchError if it cannot; a later `launch()` tries again.
         """
 
-    def launch_many(self, matches: Sequence[MatchInfo]) -> list[LaunchOutcome]:
-        """Start game servers for several matches at once: one outcome per match, in
-        order, a `LaunchError` for each that failed (never raised: one launch
-        failing leaves the others alone).
+    def launch_many(self, matches: Iterable[MatchInfo]) -> Iterator[tuple[int, LaunchOutcome]]:
+        """Start game servers for several matches at once. Yields (position of the
+        match in `matches`, its outcome) as each launch ends, in any order: a
+        `LaunchResult`, or the `LaunchError` of one that failed (never raised: one
+        launch failing leaves the others alone).
+
+        `matches` is consumed lazily, so the caller may write match n+1 while match
+        n launches, and record each outcome while later launches run.
 
         Default: `launch()` in up to GAME_LAUNCH_CONCURRENCY threads. A strategy
         with a cheaper way to overlap its launches overrides it."""
         return launch_in_threads(self.launch, matches)
 
 
-def launch_in_threads(launch: Callable[[MatchInfo], LaunchResult], matches: Sequence[MatchInfo]) -> list[LaunchOutcome]:
+def launch_in_threads(
+    launch: Callable[[MatchInfo], LaunchResult], matches: Iterable[MatchInfo]
+) -> Iterator[tuple[int, LaunchOutcome]]:
     """`launch(match)` for each match, up to GAME_LAUNCH_CONCURRENCY at a time.
 
-    Every launch starts within GAME_SERVER_LAUNCH_TIMEOUT of the call (one still
-    queued then fails with ``launch_timeout`` without starting), and each is
-    bounded by its own timeout, so the whole batch ends within twice that: well
-    before the supervisor fails matches left `launching`. A single match runs in
-    the calling thread (no pool: the single `PUT /api/match` pays nothing).
+    Each launch starts within GAME_SERVER_LAUNCH_TIMEOUT of its match being
+    handed over (one still queued then fails with ``launch_timeout`` without
+    starting) and is bounded by its own timeout: it ends well before the
+    supervisor fails a match left `launching`. A lone match runs in the calling
+    thread (no pool: the single `PUT /api/match` pays nothing for it).
     """
-    if len(matches) == 1:
-        return [_outcome(launch, matches[0])]
-    latest_start = time.monotonic() + settings.GAME_SERVER_LAUNCH_TIMEOUT
+    items = iter(matches)
+    first = next(items, None)
+    if first is None:
+        return
+    second = next(items, None)
+    if second is None:
+        yield 0, _outcome(launch, first)
+        return
 
-    def run(match: MatchInfo) -> LaunchOutcome:
+    def run(match: MatchInfo, latest_start: float) -> LaunchOutcome:
         try:
             if time.monotonic() > latest_start:
-                return LaunchError("launch_timeout", "the batch ran out of time before this launch could start")
+                return LaunchError("launch_timeout", "waited too long in its batch for a launch slot")
             return _outcome(launch, match)
         finally:
             connections.close_all()  # this pool thread's own, if the launch opened one
 
-    workers = max(1, min(int(settings.GAME_LAUNCH_CONCURRENCY), len(matches)))
-    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="arena-launch") as pool:
-        return list(pool.map(run, matches))
+    timeout = settings.GAME_SERVER_LAUNCH_TIMEOUT
+    with ThreadPoolExecutor(max_workers=max(1, int(settings.GAME_LAUNCH_CONCURRENCY)),
+                            thread_name_prefix="arena-launch") as pool:
+        futures = {
+            pool.submit(run, match, time.monotonic() + timeout): position
+            for position, match in enumerate(itertools.chain((first, second), items))
+        }
+        for future in as_completed(futures):
+            yield futures[future], future.result()
 
 
 def _outcome(launch: Callable[[MatchInfo], LaunchResult], match: MatchInfo) -> LaunchOutcome:
