@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from uuid import UUID
@@ -27,7 +27,8 @@ from django.utils import timezone
 from arena.gameserver.contract import MatchInfo, Seat, user_key
 from arena.matches import control, events, selectors
 from arena.matches.errors import ArenaError, IdConflict, InvalidRequest, LaunchFailed, PlayerBusy, UnknownPlayer
-from arena.matches.launcher import LaunchError, LaunchResult, get_launcher
+from arena.matches.concurrency import run_in_threads
+from arena.matches.launcher import LaunchError, get_launcher
 from arena.matches.models import Match, MatchPlayer
 from arena.matches.states import FINAL_STATUSES, LIVE_STATUSES, MatchStatus, sources_of
 
@@ -76,54 +77,54 @@ def match_create(
 
 
 def matches_create(requests: Sequence[MatchRequest], *, created_by: AbstractBaseUser | None = None) -> list[MatchOutcome]:
-    """Create several matches and launch their game servers together; one outcome
-    per request, in order: (match, created) or the `ArenaError` that request gets.
+    """Create several matches and launch their game servers side by side; one
+    outcome per request, in order: (match, created) or the `ArenaError` that
+    request gets.
 
     Each match is its own unit, with the rules of a single creation: its players
-    checked and its rows written in a transaction of its own (a player already in
-    a live match, including one created by an earlier request of the same call,
-    gets `player_busy`), its launch started at once (`Launcher.launch_many`,
-    so the launches overlap each other and the writing of the next matches),
-    and it is marked `waiting` or `failed` by itself as soon as its launch ends.
-    One request failing changes nothing for the others. Should this process die
-    half-way, matches left `launching` are failed by the supervisor
+    checked, its rows written in a transaction of its own, its server launched,
+    and the match marked `waiting` or `failed`, whatever the others come to. The
+    units run in up to GAME_LAUNCH_CONCURRENCY threads (`run_in_threads`), so
+    their database round trips and launch waits overlap. A player named by an
+    earlier request of the same call gets `player_busy` here, before anything
+    runs, so which request wins does not depend on the threads. Should this
+    process die half-way, matches left `launching` are failed by the supervisor
     (`find_lost_matches`) like any launch that never completed.
     """
     outcomes: list[MatchOutcome | None] = [None] * len(requests)
-    launches: list[tuple[int, MatchInfo]] = []  # (request, match) in the order handed to the launcher
-    retries: list[tuple[int, Match]] = []
-    claimed: dict[str, int] = {}  # username -> the request of this call that created its match
-
-    def inserted() -> Iterator[MatchInfo]:
-        """Each new match, written as the launcher asks for it: the next one is
-        written while the previous ones launch."""
-        found = _active_users(name for request in requests for name in request.usernames)
-        for index, request in enumerate(requests):
-            try:
-                users = _players_for(request.usernames, request.points_to_win, found)
-                match, created = _match_insert(users, request.points_to_win, request.match_id, created_by)
-            except PlayerBusy as error:
-                outcomes[index] = _busy_in_this_call(error, request.usernames, claimed)
-                continue
-            except ArenaError as error:
-                outcomes[index] = error
-                continue
-            if not created:
-                retries.append((index, match))
-                continue
-            claimed.update((name, index) for name in request.usernames)
-            seats = tuple(Seat(user_key(user.pk), user.get_username(), side_of_seat(seat))
-                          for seat, user in enumerate(users))
-            info = MatchInfo(id=str(match.id), points_to_win=request.points_to_win, seats=seats)
-            launches.append((index, info))
-            yield info
-
-    for position, result in get_launcher().launch_many(inserted()):  # each recorded as it ends
-        index, info = launches[position]
-        outcomes[index] = _outcome_of(lambda: (_match_launched(info, result), True))
-    for index, match in retries:  # after the launches: one may be among them
-        outcomes[index] = _outcome_of(lambda: (_match_await_launch(match), False))
+    units: list[tuple[int, list[AbstractBaseUser], MatchRequest]] = []
+    claimed: dict[str, int] = {}  # username -> the earlier request of this call naming it
+    found = _active_users(name for request in requests for name in request.usernames)  # one query for all
+    for index, request in enumerate(requests):
+        try:
+            users = _players_for(request.usernames, request.points_to_win, found)
+        except ArenaError as error:
+            outcomes[index] = error
+            continue
+        twice = [name for name in request.usernames if name in claimed]
+        if twice:
+            outcomes[index] = PlayerBusy(
+                f"Already in the match of matches[{claimed[twice[0]]}] of this request: {', '.join(twice)}.")
+            continue
+        claimed.update((name, index) for name in request.usernames)
+        units.append((index, users, request))
+    done = run_in_threads(lambda unit: _match_create_one(unit[1], unit[2], created_by), units,
+                          settings.GAME_LAUNCH_CONCURRENCY)
+    for (index, _, _), outcome in zip(units, done, strict=True):
+        outcomes[index] = outcome
     return outcomes  # type: ignore[return-value]  (every index has its outcome)
+
+
+def _match_create_one(users: list[AbstractBaseUser], request: MatchRequest, created_by) -> MatchOutcome:
+    """Write one match and launch it (or, for an existing `match_id`, wait for its launch)."""
+    try:
+        match, created = _match_insert(users, request.points_to_win, request.match_id, created_by)
+        if not created:
+            return _match_await_launch(match), False
+        seats = tuple(Seat(user_key(user.pk), user.get_username(), side_of_seat(seat)) for seat, user in enumerate(users))
+        return match_launch(MatchInfo(id=str(match.id), points_to_win=request.points_to_win, seats=seats)), True
+    except ArenaError as error:
+        return error
 
 
 def match_launch(info: MatchInfo) -> Match:
@@ -131,17 +132,12 @@ def match_launch(info: MatchInfo) -> Match:
 
     `info` is the match as its creator just wrote it (`store.load_match` reads it
     back for anyone else). Returns the match as it was announced to its players."""
-    ((_, result),) = get_launcher().launch_many([info])
-    return _match_launched(info, result)
-
-
-def _match_launched(info: MatchInfo, result: LaunchResult | LaunchError) -> Match:
-    """Record how the launch of a `launching` match went: `waiting` where its
-    server listens, or `failed` (raising LaunchFailed)."""
     match_id = info.id
-    if isinstance(result, LaunchError):
-        match_fail(match_id, reason=f"{result.code}: {result.detail}"[:255])
-        raise LaunchFailed(result.detail, code=result.code)
+    try:
+        result = get_launcher().launch(info)
+    except LaunchError as error:
+        match_fail(match_id, reason=f"{error.code}: {error.detail}"[:255])
+        raise LaunchFailed(error.detail, code=error.code) from None
     host = result.host or settings.GAME_SERVER_HOST
     with transaction.atomic():  # the event commits with the change (see arena.matches.events)
         waiting = match_mark_waiting(match_id, host=host, port=result.port, pid=result.pid)
@@ -154,21 +150,6 @@ def _match_launched(info: MatchInfo, result: LaunchResult | LaunchError) -> Matc
     if not waiting and match.status == MatchStatus.CANCELLED:
         control.send_cancel(host, result.port, match_id)  # its server started after the cancel: stop it now
     return match
-
-
-def _outcome_of(step: Callable[[], tuple[Match, bool]]) -> MatchOutcome:
-    try:
-        return step()
-    except ArenaError as error:
-        return error
-
-
-def _busy_in_this_call(error: PlayerBusy, usernames: Sequence[str], claimed: dict[str, int]) -> PlayerBusy:
-    """Say so when the live match in the way is one this same call just created."""
-    mine = [name for name in usernames if name in claimed]
-    if not mine:
-        return error
-    return PlayerBusy(f"Already in the match of matches[{claimed[mine[0]]}] of this request: {', '.join(mine)}.")
 
 
 def side_of_seat(seat: int) -> str:

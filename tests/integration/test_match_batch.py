@@ -78,36 +78,34 @@ def test_a_batch_launches_every_match_and_each_server_listens(ops_api, players):
 
 
 def test_each_entry_gets_its_own_answer(ops_api, players):
-    before = ops_api.put("/api/match", {"players": ["p6", "p7"]}, format="json")  # live before the batch
-    assert before.status_code == 201, before.content
-    retry_id, conflict_id = str(uuid.uuid4()), before.json()["id"]
+    before = [ops_api.put("/api/match", {"players": pair}, format="json") for pair in (["p6", "p7"], ["p4", "p5"])]
+    assert [r.status_code for r in before] == [201, 201], before[0].content
+    before_id, new_id = before[0].json()["id"], str(uuid.uuid4())
     entries = [
-        {"players": ["alice", "bob"], "id": retry_id},       # 0: created
+        {"players": ["alice", "bob"], "id": new_id},         # 0: created
         {"players": ["alice", "zed"]},                       # 1: unknown player
         {"players": ["carol", "dave"], "points_to_win": 0},  # 2: invalid
         ["carol", "dave"],                                   # 3: not an object
         {"players": ["carol", "bob"]},                       # 4: bob is in entry 0's match
-        {"players": ["p7", "p0"]},                           # 5: p7 is in a live match from before
-        {"players": ["alice", "bob"], "id": retry_id},       # 6: a retry of entry 0
-        {"players": ["p0", "p1"], "id": conflict_id},        # 7: that id is another match
+        {"players": ["p6", "p7"], "id": before_id},          # 5: a retry of a match from before
+        {"players": ["p0", "p1"], "id": before_id},          # 6: that id is another match
+        {"players": ["p5", "p3"]},                           # 7: p5 is in a live match from before
         {"players": ["carol", "dave"]},                      # 8: created
     ]
     results = put_batch(ops_api, entries)
 
     assert results[0]["status"] == 201 and results[8]["status"] == 201
-    created = results[0]["match"]
-    assert_entry_error(results[1], 400, "unknown_player")
-    assert "zed" in results[1]["detail"]
+    assert results[0]["match"]["id"] == new_id and results[0]["match"]["status"] == "waiting"
+    assert "zed" in assert_entry_error(results[1], 400, "unknown_player")
     assert_entry_error(results[2], 400, "invalid_request")
     assert_entry_error(results[3], 400, "invalid_request")
     assert "matches[0]" in assert_entry_error(results[4], 409, "player_busy")
-    assert "p7" in assert_entry_error(results[5], 409, "player_busy")
-    assert results[6] == {"status": 200, "match": created}
-    assert_entry_error(results[7], 409, "id_conflict")
-    assert created["id"] == retry_id and created["status"] == "waiting"
-    # nothing stored for the refused entries, the others are live
-    assert set(Match.objects.values_list("id", flat=True)) == {
-        uuid.UUID(conflict_id), uuid.UUID(retry_id), uuid.UUID(results[8]["match"]["id"])}
+    assert results[5] == {"status": 200, "match": before[0].json()}
+    assert_entry_error(results[6], 409, "id_conflict")
+    assert "p5" in assert_entry_error(results[7], 409, "player_busy")
+    # nothing stored for the refused entries; every match is live
+    expected = {before_id, before[1].json()["id"], new_id, results[8]["match"]["id"]}
+    assert {str(pk) for pk in Match.objects.values_list("id", flat=True)} == expected
     assert set(Match.objects.values_list("status", flat=True)) == {MatchStatus.WAITING}
 
 

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 from arena.conf import settings
 
-from arena.matches.launcher import Launcher, LaunchError, LaunchResult
+from arena.matches.launcher import LaunchError, LaunchResult
 from arena.matches.launcher.base import (
     child_environment,
     explain_failure,
@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger("arena.launcher")
 
 
-class SubprocessLauncher(Launcher):
+class SubprocessLauncher:
     """`python -m arena.gameserver <id>` with stdout piped, in its own session.
 
     Its own session means a Django restart (or Ctrl-C in the terminal) does not

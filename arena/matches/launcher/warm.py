@@ -46,7 +46,7 @@ from typing import TYPE_CHECKING
 
 from arena.conf import settings
 
-from arena.matches.launcher import Launcher, LaunchError, LaunchResult
+from arena.matches.launcher import LaunchError, LaunchResult
 from arena.matches.launcher.base import (
     child_environment,
     explain_failure,
@@ -251,7 +251,7 @@ class ZygoteProcess:
             pass
 
 
-class WarmLauncher(Launcher):
+class WarmLauncher:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._zygote: ZygoteProcess | None = None
