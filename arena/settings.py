@@ -269,7 +269,7 @@ GAME_ZYGOTE_SPARES = env_int("GAME_ZYGOTE_SPARES", 2)
 # PUT /api/matches: the most matches one request may create, and how many of them
 # are written and launched at once (threads of the web process, a database connection each).
 GAME_BATCH_MAX_MATCHES = env_int("GAME_BATCH_MAX_MATCHES", 100)
-GAME_LAUNCH_CONCURRENCY = env_int("GAME_LAUNCH_CONCURRENCY", 8)
+GAME_LAUNCH_CONCURRENCY = env_int("GAME_LAUNCH_CONCURRENCY", 16)
 # Matches one game-server process serves (warm launcher): 1 = a process per match
 # (a crash takes one match down); N > 1 = up to N matches share a process, its event
 # loop, timer and database connection (denser; a crash of the process takes N down).
