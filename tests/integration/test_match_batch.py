@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import threading
 import uuid
 
 import pytest
 from django.contrib.auth.models import User
 
 from arena.client import GameClient
+from arena.matches.launcher import get_launcher
 from arena.matches.models import Match
 from arena.matches.states import MatchStatus
 from tests.conftest import TEST_MAX_PORT, TEST_MIN_PORT, client_for, pid_alive, run
@@ -58,23 +60,48 @@ def test_a_batch_launches_every_match_and_each_server_listens(ops_api, players):
         row = Match.objects.get(pk=m["id"])
         assert row.status == MatchStatus.WAITING and row.port == m["port"] and pid_alive(row.pid)
 
-    async def join(match: dict, username: str) -> dict:
+    # the first player of two of the matches: each server knows its own match
+    chosen = (matches[0], matches[-1])
+    tokens = {m["id"]: game_token(players[m["players"][0]["username"]], m["id"]) for m in chosen}
+
+    async def join(match: dict) -> dict:
         client = GameClient(HOST, match["port"], tokens[match["id"]])
         try:
             return await client.connect()
         finally:
             await client.close()
 
-    # the first player of two of the matches: each server knows its own match
-    chosen = (matches[0], matches[-1])
-    tokens = {m["id"]: game_token(players[m["players"][0]["username"]], m["id"]) for m in chosen}
-
     async def both():
-        return await asyncio.gather(*(join(m, m["players"][0]["username"]) for m in chosen))
+        return await asyncio.gather(*(join(m) for m in chosen))
 
     for match, welcome in zip(chosen, run(both())):
         assert welcome["match"]["id"] == match["id"]
         assert (welcome["role"], welcome["side"]) == ("player", "left")
+
+
+def test_the_matches_of_a_batch_launch_side_by_side(ops_api, players, monkeypatch):
+    launcher = get_launcher()
+    real = launcher.launch
+    lock, two_at_once = threading.Lock(), threading.Event()
+    in_flight = {"now": 0, "most": 0}
+
+    def launch(info):  # the real launch, once a second one is under way too (or 5 s)
+        with lock:
+            in_flight["now"] += 1
+            in_flight["most"] = max(in_flight["most"], in_flight["now"])
+            if in_flight["now"] >= 2:
+                two_at_once.set()
+        try:
+            two_at_once.wait(5)
+            return real(info)
+        finally:
+            with lock:
+                in_flight["now"] -= 1
+
+    monkeypatch.setattr(launcher, "launch", launch)
+    results = put_batch(ops_api, [{"players": [f"p{2 * i}", f"p{2 * i + 1}"]} for i in range(3)])
+    assert [r["status"] for r in results] == [201] * 3
+    assert in_flight["most"] >= 2, "the launches ran one after another"
 
 
 def test_each_entry_gets_its_own_answer(ops_api, players):
