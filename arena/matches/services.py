@@ -26,8 +26,8 @@ from django.utils import timezone
 
 from arena.gameserver.contract import MatchInfo, Seat, user_key
 from arena.matches import control, events, selectors
-from arena.matches.errors import ArenaError, IdConflict, InvalidRequest, LaunchFailed, PlayerBusy, UnknownPlayer
 from arena.matches.concurrency import run_in_threads
+from arena.matches.errors import ArenaError, IdConflict, InvalidRequest, LaunchFailed, PlayerBusy, UnknownPlayer
 from arena.matches.launcher import LaunchError, get_launcher
 from arena.matches.models import Match, MatchPlayer
 from arena.matches.states import FINAL_STATUSES, LIVE_STATUSES, MatchStatus, sources_of
