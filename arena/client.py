@@ -68,6 +68,11 @@ class ArenaApi:
             body["id"] = match_id
         return self.request("PUT", "/api/match", body)[1]
 
+    def create_matches(self, matches: list[dict]) -> list[dict]:
+        """`PUT /api/matches`: each entry a `create_match` body; one result per entry,
+        in order, `{"status", "match"}` or `{"status", "error", "detail"}`."""
+        return self.request("PUT", "/api/matches", {"matches": matches})[1]["results"]
+
     def match(self, match_id: str) -> dict:
         return self.request("GET", f"/api/match/{match_id}")[1]
 

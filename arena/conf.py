@@ -43,6 +43,8 @@ DEFAULTS: dict[str, Any] = {
     "GAME_SERVER_LAUNCH_TIMEOUT": 10.0,
     "GAME_SERVER_LAUNCHER": "warm",
     "GAME_ZYGOTE_SPARES": 2,
+    "GAME_LAUNCH_CONCURRENCY": 16,  # matches of one PUT /api/matches created and launched at once (threads)
+    "GAME_BATCH_MAX_MATCHES": 100,  # matches one PUT /api/matches may create
     "GAME_MATCHES_PER_PROCESS": 1,
     "GAME_RULES": "arena.pong.game",
     "GAME_SERVER_RUN_DIR": lambda: _var_dir() / "run" / "gameserver",

@@ -266,6 +266,10 @@ GAME_SERVER_LAUNCH_TIMEOUT = env_float("GAME_SERVER_LAUNCH_TIMEOUT", 10.0)
 GAME_SERVER_LAUNCHER = env_str("GAME_SERVER_LAUNCHER", "warm")
 # Game servers the warm launcher's zygote keeps forked and warmed up, waiting for a match.
 GAME_ZYGOTE_SPARES = env_int("GAME_ZYGOTE_SPARES", 2)
+# PUT /api/matches: the most matches one request may create, and how many of them
+# are written and launched at once (threads of the web process, a database connection each).
+GAME_BATCH_MAX_MATCHES = env_int("GAME_BATCH_MAX_MATCHES", 100)
+GAME_LAUNCH_CONCURRENCY = env_int("GAME_LAUNCH_CONCURRENCY", 16)
 # Matches one game-server process serves (warm launcher): 1 = a process per match
 # (a crash takes one match down); N > 1 = up to N matches share a process, its event
 # loop, timer and database connection (denser; a crash of the process takes N down).

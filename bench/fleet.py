@@ -12,6 +12,10 @@ each under Daphne and under gunicorn (two workers). Measured for each:
 * sequential: `PUT /api/match` -> 201, and -> a Socket.IO connection accepted at
   the address the answer gave (ready), launches alternating between the two;
 * 50 concurrent launches;
+* the same 50 matches as one batch (`PUT /api/matches` of 50), and as 2 batches
+  of 25 sent at once: a match's latency is its request's (start to answer: every
+  match of it has its port), "ready" adds a Socket.IO connection accepted at its
+  port (probed after the answer);
 * sustained: launches per second with `--workers` clients launching back to back;
 * `launch()` in-process (no HTTP, no view): the strategy alone, where the fleet's
   Celery hop shows most plainly.
@@ -27,13 +31,15 @@ import os
 import secrets
 import subprocess
 import sys
+import threading
 import time
 import urllib.parse
 from concurrent.futures import ThreadPoolExecutor
 
-from bench.common import BASE_DIR, BENCH_DIR, DjangoServer, bench_env, bench_run, machine, prepare_database, python
-from bench.common import save_result, summary_ms, table
+from bench.common import BASE_DIR, BENCH_DIR, DjangoServer, api, bench_env, bench_run, machine, prepare_database
+from bench.common import python, save_result, summary_ms, table
 from bench.launch import Players, concurrent, one_launch, wait_quiet
+from bench.wsclient import probe
 
 HOSTS = (("fleet-a", "127.0.0.2", 27000), ("fleet-b", "127.0.0.3", 27300), ("fleet-c", "127.0.0.4", 27600))
 HOST_PORTS = 300
@@ -90,6 +96,41 @@ def sustained(server: DjangoServer, ops: str, players: Players, count: int, work
     return results, time.monotonic() - started
 
 
+def batches(server: DjangoServer, ops: str, players: Players, count: int, requests: int) -> tuple[list[dict], float]:
+    """`count` matches in `requests` `PUT /api/matches` sent at once; one result per
+    match, with its request's answer time (`put`) and its port's first accepted
+    connection (`ready`), both from the request's start."""
+    size = count // requests
+    gate = threading.Barrier(requests)
+
+    def one_batch(_) -> list[dict]:
+        entries = [{"players": players.pair(), "points_to_win": 1} for _ in range(size)]
+        gate.wait(timeout=30)
+        started = time.monotonic()
+        status, body = api(server.url, ops, "PUT", "/api/matches", {"matches": entries})
+        answered = time.monotonic() - started
+        if status != 200:
+            return [{"status": status, "put": answered, "error": body.get("error")}] * size
+
+        def ready(result: dict) -> dict:
+            out = {"status": result["status"], "put": answered, "error": result.get("error")}
+            if result["status"] == 201:
+                try:
+                    probe(result["match"]["host"], result["match"]["port"], timeout=10)
+                    out["ready"] = time.monotonic() - started
+                except OSError as error:
+                    out["error"] = f"connect: {error}"
+            return out
+
+        with ThreadPoolExecutor(max_workers=size) as pool:
+            return list(pool.map(ready, body["results"]))
+
+    started = time.monotonic()
+    with ThreadPoolExecutor(max_workers=requests) as pool:
+        results = [r for batch in pool.map(one_batch, range(requests)) for r in batch]
+    return results, time.monotonic() - started
+
+
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=30, help="sequential launches per launcher")
@@ -97,6 +138,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--sustained", type=int, default=120, help="launches in the sustained phase")
     parser.add_argument("--workers", type=int, default=8, help="clients in the sustained phase")
     parser.add_argument("--direct", type=int, default=30, help="in-process launches per launcher")
+    parser.add_argument("--split", type=int, default=2, help="the --concurrent matches also as this many batches at once")
     args = parser.parse_args(argv)
     os.environ.setdefault("BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/arena_bench")
     # DEBUG is off in benchmarks: game servers refuse the public development key.
@@ -104,7 +146,7 @@ def main(argv: list[str] | None = None) -> dict:
     broker = os.environ.get("BENCH_BROKER_URL", "redis://127.0.0.1:6379/0")
     ensure_database(os.environ["BENCH_DATABASE_URL"])
     configs = ("warm (local)", "fleet (3 hosts)", "warm, gunicorn", "fleet, gunicorn")
-    needed = 2 * len(configs) * (args.rounds + args.concurrent + args.sustained + args.direct + 8)
+    needed = 2 * len(configs) * (args.rounds + 3 * args.concurrent + args.sustained + args.direct + 8)
     with bench_run("bench.fleet"):
         accounts = prepare_database(needed)
         players = Players([name for name, _ in accounts["players"]])
@@ -134,9 +176,13 @@ def main(argv: list[str] | None = None) -> dict:
                 for name in configs[shift:] + configs[:shift]:
                     seq[name].append(one_launch(servers[name], ops, players))
             wait_quiet(QUIET)
-            conc, sust = {}, {}
+            conc, sust, batch, split = {}, {}, {}, {}
             for name in configs:
                 conc[name] = concurrent(servers[name], ops, players, args.concurrent)
+                wait_quiet(QUIET)
+                batch[name] = batches(servers[name], ops, players, args.concurrent, 1)
+                wait_quiet(QUIET)
+                split[name] = batches(servers[name], ops, players, args.concurrent, args.split)
                 wait_quiet(QUIET)
             for name in configs:
                 sust[name] = sustained(servers[name], ops, players, args.sustained, args.workers)
@@ -145,7 +191,10 @@ def main(argv: list[str] | None = None) -> dict:
 
         rows = []
         for name in configs:
+            size = args.concurrent // args.split
             for mode, results in (("sequential", seq[name]), (f"{args.concurrent} concurrent", conc[name][0]),
+                                  (f"1 batch of {args.concurrent}", batch[name][0]),
+                                  (f"{args.split} batches of {size} at once", split[name][0]),
                                   (f"sustained, {args.workers} clients", sust[name][0])):
                 ok = [r for r in results if r["status"] == 201 and "ready" in r]
                 put, ready = summary_ms([r["put"] for r in ok]), summary_ms([r["ready"] for r in ok])
@@ -163,10 +212,12 @@ def main(argv: list[str] | None = None) -> dict:
             results, wall = sust[name]
             ok = sum(1 for r in results if r["status"] == 201)
             _, conc_wall = conc[name]
-            rate_rows.append([name, ok / wall, args.concurrent / conc_wall])
+            rate_rows.append([name, ok / wall, args.concurrent / conc_wall,
+                              _ok(batch[name][0]) / batch[name][1], _ok(split[name][0]) / split[name][1]])
         text = table(["launcher", "mode", "ok", "201 p50 ms", "201 p99 ms", "ready p50 ms", "ready p99 ms", "max ms"],
                      rows, title="Launch latency, local warm launcher vs fleet (Daphne, PostgreSQL, Redis broker)")
-        rate = table(["launcher", "sustained launches/s", f"{args.concurrent} at once: launches/s"], rate_rows,
+        rate = table(["launcher", "sustained launches/s", f"{args.concurrent} at once: launches/s",
+                      f"1 batch of {args.concurrent}: launches/s", f"{args.split} batches: launches/s"], rate_rows,
                      title="Launch throughput")
         print(text, flush=True)
         print(rate, flush=True)
@@ -177,6 +228,10 @@ def main(argv: list[str] | None = None) -> dict:
         data["table"] = text + "\n" + rate
         save_result("fleet", data)
         return data
+
+
+def _ok(results: list[dict]) -> int:
+    return sum(1 for r in results if r["status"] == 201)
 
 
 def in_process_with(settings: dict[str, str], names: list[str], count: int) -> dict:

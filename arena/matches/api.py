@@ -10,7 +10,7 @@ from arena.conf import settings
 from django.contrib.auth import authenticate
 from django.utils.module_loading import import_string
 from drf_spectacular.utils import extend_schema, inline_serializer
-from rest_framework import permissions, serializers, status
+from rest_framework import exceptions, permissions, serializers, status
 from rest_framework.parsers import JSONParser
 from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
@@ -18,28 +18,43 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from arena.matches import selectors, services
-from arena.matches.errors import InvalidCredentials, InvalidRequest, MatchOver, NotAPlayer, PermissionDenied
+from arena.matches.errors import ArenaError, InvalidCredentials, InvalidRequest, MatchOver, NotAPlayer, PermissionDenied
 from arena.matches.http_errors import exception_handler
-from arena.matches.serializers import MatchCreateInput, TokenInput, match_representation
+from arena.matches.serializers import MatchBatchInput, MatchCreateInput, TokenInput, match_representation
 from arena.matches.tokens import game_token_issue
 from arena.security import throttle
 
 ERROR = inline_serializer("Error", {"error": serializers.CharField(), "detail": serializers.CharField()})
-MATCH = inline_serializer(
-    "Match",
+MATCH_FIELDS = {
+    "id": serializers.UUIDField(),
+    "status": serializers.CharField(),
+    "host": serializers.CharField(allow_null=True),
+    "port": serializers.IntegerField(allow_null=True),
+    "players": serializers.ListField(child=serializers.DictField()),
+    "points_to_win": serializers.IntegerField(),
+    "score": serializers.DictField(child=serializers.IntegerField()),
+    "winner": serializers.CharField(allow_null=True),
+    "finish_reason": serializers.CharField(allow_null=True),
+    "created_at": serializers.DateTimeField(),
+    "started_at": serializers.DateTimeField(allow_null=True),
+    "finished_at": serializers.DateTimeField(allow_null=True),
+}
+MATCH = inline_serializer("Match", MATCH_FIELDS)
+
+BATCH_RESULTS = inline_serializer(
+    "MatchBatchResults",
     {
-        "id": serializers.UUIDField(),
-        "status": serializers.CharField(),
-        "host": serializers.CharField(allow_null=True),
-        "port": serializers.IntegerField(allow_null=True),
-        "players": serializers.ListField(child=serializers.DictField()),
-        "points_to_win": serializers.IntegerField(),
-        "score": serializers.DictField(child=serializers.IntegerField()),
-        "winner": serializers.CharField(allow_null=True),
-        "finish_reason": serializers.CharField(allow_null=True),
-        "created_at": serializers.DateTimeField(),
-        "started_at": serializers.DateTimeField(allow_null=True),
-        "finished_at": serializers.DateTimeField(allow_null=True),
+        "results": serializers.ListField(
+            child=inline_serializer(
+                "MatchBatchResult",
+                {
+                    "status": serializers.IntegerField(),
+                    "match": type(MATCH)(required=False),  # the same "Match" component
+                    "error": serializers.CharField(required=False),
+                    "detail": serializers.CharField(required=False),
+                },
+            )
+        )
     },
 )
 
@@ -149,6 +164,59 @@ class MatchCreateView(ArenaAPIView):
         headers = {"Location": f"/api/match/{match.id}"}
         code = status.HTTP_201_CREATED if created else status.HTTP_200_OK
         return Response(match_representation(match), status=code, headers=headers)
+
+
+class MatchBatchCreateView(ArenaAPIView):
+    """Many matches in one request, for matchmakers: the request path is paid once
+    and the launches overlap (`services.matches_create`)."""
+
+    extra_permission_setting = "ARENA_CREATE_MATCH_PERMISSION_CLASSES"
+
+    @extend_schema(
+        request=MatchBatchInput,
+        responses={200: BATCH_RESULTS, 400: ERROR, 401: ERROR, 403: ERROR},
+    )
+    def put(self, request: Request) -> Response:
+        """Each entry is a `PUT /api/match` body and gets that endpoint's answer, in
+        order: `{"status": 201|200, "match": …}` or `{"status": 4xx|503, "error",
+        "detail"}`. 200 once the batch was processed, whatever its entries came to;
+        400 only for the envelope (not `{"matches": [...]}`, empty, over the cap)."""
+        entries = batch_entries(request.data)
+        answers: list[dict | None] = [None] * len(entries)
+        wanted: list[tuple[int, services.MatchRequest]] = []
+        for index, entry in enumerate(entries):
+            try:
+                data = validated(MatchCreateInput, entry)
+            except (ArenaError, exceptions.ValidationError) as error:
+                answers[index] = error_answer(error)
+                continue
+            wanted.append((index, services.MatchRequest(data["players"], data["points_to_win"], data["id"])))
+        outcomes = services.matches_create([entry for _, entry in wanted], created_by=request.user)
+        for (index, _), outcome in zip(wanted, outcomes, strict=True):
+            if isinstance(outcome, ArenaError):
+                answers[index] = error_answer(outcome)
+            else:
+                match, created = outcome
+                answers[index] = {"status": status.HTTP_201_CREATED if created else status.HTTP_200_OK,
+                                  "match": match_representation(match)}
+        return Response({"results": answers})
+
+
+def batch_entries(data) -> list:
+    """The entries of a `PUT /api/matches` body; InvalidRequest for a bad envelope."""
+    if not isinstance(data, dict) or not isinstance(data.get("matches"), list):
+        raise InvalidRequest('The body must be a JSON object {"matches": [...]}.')
+    entries = data["matches"]
+    cap = settings.GAME_BATCH_MAX_MATCHES
+    if not 1 <= len(entries) <= cap:
+        raise InvalidRequest(f"matches must hold between 1 and {cap} matches (has {len(entries)}).")
+    return entries
+
+
+def error_answer(error: ArenaError | exceptions.ValidationError) -> dict:
+    """An entry's error, as the single endpoint would have answered it (status, body)."""
+    response = exception_handler(error, {})
+    return {"status": response.status_code, **response.data}
 
 
 class MatchDetailView(ArenaAPIView):

@@ -58,7 +58,8 @@ def _launcher() -> list[checks.CheckMessage]:
 def _durations() -> list[checks.CheckMessage]:
     errors = []
     for name in ("GAME_SERVER_LAUNCH_TIMEOUT", "GAME_HEARTBEAT_INTERVAL", "GAME_HEARTBEAT_TIMEOUT",
-                 "GAME_TOKEN_MAX_AGE", "GAME_TICK_RATE", "GAME_SNAPSHOT_RATE", "GAME_MATCHES_PER_PROCESS"):
+                 "GAME_TOKEN_MAX_AGE", "GAME_TICK_RATE", "GAME_SNAPSHOT_RATE", "GAME_MATCHES_PER_PROCESS",
+                 "GAME_LAUNCH_CONCURRENCY", "GAME_BATCH_MAX_MATCHES"):
         value = getattr(settings, name)
         if not isinstance(value, (int, float)) or isinstance(value, bool) or value <= 0:
             errors.append(checks.Error(f"{name} must be a positive number (is {value!r}).", id="matches.E003"))

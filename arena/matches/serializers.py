@@ -13,6 +13,14 @@ class MatchCreateInput(serializers.Serializer):
     id = serializers.UUIDField(required=False, allow_null=True, default=None)
 
 
+class MatchBatchInput(serializers.Serializer):
+    """`PUT /api/matches`, for the schema: its entries are checked one by one in the
+    view (an entry's error is that entry's answer), its envelope against
+    GAME_BATCH_MAX_MATCHES (100 here is the default)."""
+
+    matches = serializers.ListField(child=MatchCreateInput(), min_length=1, max_length=100)
+
+
 class TokenInput(serializers.Serializer):
     username = serializers.CharField(max_length=150)
     password = serializers.CharField(max_length=4096, trim_whitespace=False)

@@ -11,7 +11,8 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from uuid import UUID
 
@@ -25,7 +26,8 @@ from django.utils import timezone
 
 from arena.gameserver.contract import MatchInfo, Seat, user_key
 from arena.matches import control, events, selectors
-from arena.matches.errors import IdConflict, InvalidRequest, LaunchFailed, PlayerBusy, UnknownPlayer
+from arena.matches.concurrency import run_in_threads
+from arena.matches.errors import ArenaError, IdConflict, InvalidRequest, LaunchFailed, PlayerBusy, UnknownPlayer
 from arena.matches.launcher import LaunchError, get_launcher
 from arena.matches.models import Match, MatchPlayer
 from arena.matches.states import FINAL_STATUSES, LIVE_STATUSES, MatchStatus, sources_of
@@ -43,6 +45,19 @@ AWAIT_LAUNCH_POLL = 0.02
 # --- creation and launch -----------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class MatchRequest:
+    """One match to create: what `PUT /api/match` (or one entry of `PUT /api/matches`) asks for."""
+
+    usernames: Sequence[str]
+    points_to_win: int = DEFAULT_POINTS_TO_WIN
+    match_id: UUID | None = None
+
+
+#: What creating one match came to: (the match, created?) or the error it gets.
+MatchOutcome = tuple[Match, bool] | ArenaError
+
+
 def match_create(
     *,
     usernames: Sequence[str],
@@ -54,15 +69,64 @@ def match_create(
 
     Returns only once the game server listens. A repeated `match_id` launches
     nothing: it returns the existing match (waiting for its launch to end if it is
-    still under way), so clients may retry safely.
+    still under way), so clients may retry safely. A batch of one: see `matches_create`.
     """
-    started = time.perf_counter()
-    users = _players_for(usernames, points_to_win)
-    match, created = _match_insert(users, points_to_win, match_id, created_by)
-    if not created:
-        return _match_await_launch(match), False
-    seats = tuple(Seat(user_key(user.pk), user.get_username(), side_of_seat(seat)) for seat, user in enumerate(users))
-    return match_launch(MatchInfo(id=str(match.id), points_to_win=points_to_win, seats=seats), started=started), True
+    (outcome,) = matches_create([MatchRequest(usernames, points_to_win, match_id)], created_by=created_by)
+    if isinstance(outcome, ArenaError):
+        raise outcome
+    return outcome
+
+
+def matches_create(requests: Sequence[MatchRequest], *, created_by: AbstractBaseUser | None = None) -> list[MatchOutcome]:
+    """Create several matches and launch their game servers side by side; one
+    outcome per request, in order: (match, created) or the `ArenaError` that
+    request gets.
+
+    Each match is its own unit, with the rules of a single creation: its players
+    checked, its rows written in a transaction of its own, its server launched,
+    and the match marked `waiting` or `failed`, whatever the others come to. The
+    units run in up to GAME_LAUNCH_CONCURRENCY threads (`run_in_threads`), so
+    their database round trips and launch waits overlap. A player named by an
+    earlier request of the same call gets `player_busy` here, before anything
+    runs, so which request wins does not depend on the threads. Should this
+    process die half-way, matches left `launching` are failed by the supervisor
+    (`find_lost_matches`) like any launch that never completed.
+    """
+    outcomes: list[MatchOutcome | None] = [None] * len(requests)
+    units: list[tuple[int, list[AbstractBaseUser], MatchRequest]] = []
+    claimed: dict[str, int] = {}  # username -> the earlier request of this call naming it
+    found = _active_users(name for request in requests for name in request.usernames)  # one query for all
+    for index, request in enumerate(requests):
+        try:
+            users = _players_for(request.usernames, request.points_to_win, found)
+        except ArenaError as error:
+            outcomes[index] = error
+            continue
+        twice = [name for name in request.usernames if name in claimed]
+        if twice:
+            outcomes[index] = PlayerBusy(
+                f"Already in the match of matches[{claimed[twice[0]]}] of this request: {', '.join(twice)}.")
+            continue
+        claimed.update((name, index) for name in request.usernames)
+        units.append((index, users, request))
+    done = run_in_threads(lambda unit: _match_create_one(unit[1], unit[2], created_by), units,
+                          settings.GAME_LAUNCH_CONCURRENCY)
+    for (index, _, _), outcome in zip(units, done, strict=True):
+        outcomes[index] = outcome
+    return outcomes  # type: ignore[return-value]  (every index has its outcome)
+
+
+def _match_create_one(users: list[AbstractBaseUser], request: MatchRequest, created_by) -> MatchOutcome:
+    """Write one match and launch it (or, for an existing `match_id`, wait for its launch)."""
+    started = time.perf_counter()  # the launch latency metric's start
+    try:
+        match, created = _match_insert(users, request.points_to_win, request.match_id, created_by)
+        if not created:
+            return _match_await_launch(match), False
+        seats = tuple(Seat(user_key(user.pk), user.get_username(), side_of_seat(seat)) for seat, user in enumerate(users))
+        return match_launch(MatchInfo(id=str(match.id), points_to_win=request.points_to_win, seats=seats), started=started), True
+    except ArenaError as error:
+        return error
 
 
 def match_launch(info: MatchInfo, *, started: float | None = None) -> Match:
@@ -101,16 +165,23 @@ def side_of_seat(seat: int) -> str:
     return SIDES[seat % 2]
 
 
-def _players_for(usernames: Sequence[str], points_to_win: int) -> list[AbstractBaseUser]:
+def _active_users(usernames: Iterable[str]) -> dict[str, AbstractBaseUser]:
+    """The active users of these logins, by login: one query for a whole batch."""
+    User = get_user_model()  # logins are values of its USERNAME_FIELD, whatever that field is
+    lookup = {f"{User.USERNAME_FIELD}__in": set(usernames), "is_active": True}
+    return {u.get_username(): u for u in User.objects.filter(**lookup)}
+
+
+def _players_for(
+    usernames: Sequence[str], points_to_win: int, found: dict[str, AbstractBaseUser]
+) -> list[AbstractBaseUser]:
+    """The match's players in request order, from `found` (`_active_users`)."""
     if len(usernames) != PLAYERS_PER_MATCH:
         raise InvalidRequest(f"A match needs exactly {PLAYERS_PER_MATCH} players.")
     if len(set(usernames)) != len(usernames):
         raise InvalidRequest("A player cannot face themselves.")
     if points_to_win not in POINTS_TO_WIN_RANGE:
         raise InvalidRequest("points_to_win must be between 1 and 21.")
-    User = get_user_model()  # logins are values of its USERNAME_FIELD, whatever that field is
-    lookup = {f"{User.USERNAME_FIELD}__in": usernames, "is_active": True}
-    found = {u.get_username(): u for u in User.objects.filter(**lookup)}
     missing = [name for name in usernames if name not in found]
     if missing:
         raise UnknownPlayer(f"Unknown player(s): {', '.join(missing)}.")

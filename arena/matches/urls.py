@@ -9,6 +9,7 @@ urlpatterns = [
 ] if apps.is_installed("rest_framework.authtoken") else []
 urlpatterns += [
     re_path(r"^match/?$", api.MatchCreateView.as_view(), name="api-match-create"),
+    re_path(r"^matches/?$", api.MatchBatchCreateView.as_view(), name="api-matches-create"),
     path("match/<str:match_id>", api.MatchDetailView.as_view(), name="api-match-detail"),
     path("match/<str:match_id>/token", api.MatchTokenView.as_view(), name="api-match-token"),
 ]
