@@ -233,6 +233,8 @@ def resimulate(replay: Mapping[str, Any], game: Game) -> Iterator[dict[str, Any]
                 game.apply_input(side, action)
             acks[side] = seq
         game.step(dt)
+        if game.tick == tick:  # the game stopped (over sooner than recorded): a replay that differs
+            return
 
 
 @dataclass

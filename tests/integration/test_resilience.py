@@ -203,12 +203,15 @@ def test_time_limit(ops_api, users, game_settings, duration, expected):
         dodgers = [asyncio.create_task(dodge(c)) for c in (alice, bob)]
         over = await alice.wait_for(wire.GAME_OVER, timeout=15)
         await asyncio.gather(*dodgers)
-        return over
+        return over, alice
 
-    over = run(scenario())
+    over, alice = run(scenario())
     assert over["reason"] == "time_limit"
     match = Match.objects.select_related("winner").get(pk=created["id"])
     assert match.status == expected and match.finish_reason == "time_limit"
+    # a tie at the time limit is cancelled but was played: it keeps its replay too
+    replay = assert_replay_reproduces(created["id"], alice)
+    assert abs(replay["end"]["tick"] - int(duration) * 60) <= 1 and replay["end"]["status"] == expected
     if expected == "finished":
         assert sum(over["score"].values()) >= 1
         leader = max(over["score"], key=over["score"].get)
