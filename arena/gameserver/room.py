@@ -160,9 +160,10 @@ class Room:
         self._score = dict(game.score())
         self._next_snapshot = 0
         self._result: tuple[str, str | None] | None = None  # (reason, winner side)
-        # The replay (arena.gameserver.recorder), when the seed is known and recording is on.
+        # The replay (arena.gameserver.recorder), when the seed is known, recording is
+        # on and the game can describe its rules and actions (every game of Arena does).
         self.recorder: Recorder | None = None
-        if seed is not None and settings.record_replays:
+        if seed is not None and settings.record_replays and hasattr(game, "rules") and hasattr(game, "encode_action"):
             self.recorder = Recorder(game, seed=seed, tick_rate=settings.tick_rate, snapshot_every=self.snapshot_every)
         self.played = False  # play started at least once: a replay is kept with the result
 

@@ -135,3 +135,25 @@ def test_a_spooled_result_brings_its_replay_exactly_once(users, settings, tmp_pa
                 finished_at="2026-01-01T00:00:00+00:00", replay=base64.b64encode(blob).decode())
     spool_import()
     assert not MatchReplay.objects.filter(match=other).exists()
+
+
+def test_replay_check_says_match_or_mismatch(users):
+    from django.core.management import call_command
+    from django.core.management.base import CommandError
+    from io import StringIO
+
+    match, _ = finished_match(users)
+    out = StringIO()
+    call_command("replay_check", str(match.pk), stdout=out)
+    assert f"{match.pk}: match: " in out.getvalue()
+    row = MatchReplay.objects.get(match=match)
+    changed = replays.decode(row.data)
+    changed["seed"] += 1
+    row.data = replays.encode(changed)
+    row.save()
+    out = StringIO()
+    with pytest.raises(CommandError, match="1 of 1 replay"):
+        call_command("replay_check", str(match.pk), stdout=out)
+    assert "MISMATCH" in out.getvalue()
+    with pytest.raises(CommandError, match="no replay|No match"):
+        call_command("replay_check", str(uuid.uuid4()))
