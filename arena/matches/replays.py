@@ -54,36 +54,46 @@ class BadReplay(ValueError):
 
 # --- the stored form -------------------------------------------------------------
 
+_INPUT_KEYS = ("tick", "side", "seq")  # an input's other fields are its action's
+
 
 def encode(recording: Mapping[str, Any]) -> bytes:
     """The stored bytes of a recording (`Recorder.recording`, or `decode`'s output
     without ``match`` and ``players``)."""
     sides: list[str] = []
     actions: list[dict[str, Any]] = []
-    action_index: dict[str, int] = {}
+    action_index: dict[Any, int] = {}
     entries = [(e["tick"], e, False) for e in recording["inputs"]] + [(e["tick"], e, True) for e in recording["repeats"]]
     entries.sort(key=lambda entry: entry[0])  # stable: within a tick, inputs keep their order
     flat: list[int] = []
     tick = 0
     seqs: dict[str, int] = {}
+    side_index: dict[str, int] = {}
     for entry_tick, entry, repeat in entries:
         side = entry["side"]
-        if side not in sides:
+        if side not in side_index:
+            side_index[side] = len(sides)
             sides.append(side)
         if repeat:
             action = -1
         else:
-            fields = {k: v for k, v in entry.items() if k not in ("tick", "side", "seq")}
-            key = json.dumps(fields, sort_keys=True)
+            fields = {k: v for k, v in entry.items() if k not in _INPUT_KEYS}
+            try:
+                key: Any = tuple(sorted(fields.items()))
+                hash(key)
+            except TypeError:  # a field that is a list or an object
+                key = json.dumps(fields, sort_keys=True)
             action = action_index.get(key)
             if action is None:
                 action = action_index[key] = len(actions)
                 actions.append(fields)
-        flat += (entry_tick - tick, sides.index(side), entry["seq"] - seqs.get(side, 0), action)
-        tick, seqs[side] = entry_tick, entry["seq"]
+        seq = entry["seq"]
+        flat += (entry_tick - tick, side_index[side], seq - seqs.get(side, 0), action)
+        tick = entry_tick
+        seqs[side] = seq
     stored = {key: value for key, value in recording.items() if key not in ("inputs", "repeats", "match", "players")}
     stored.update(sides=sides, actions=actions, inputs=flat)
-    return zlib.compress(json.dumps(stored, separators=(",", ":")).encode(), 9)
+    return zlib.compress(json.dumps(stored, separators=(",", ":")).encode(), 6)
 
 
 def decode(data: bytes) -> dict[str, Any]:
@@ -209,7 +219,7 @@ def resimulate(replay: Mapping[str, Any], game: Game) -> Iterator[dict[str, Any]
     acks = {side: 0 for side in game.sides}
     by_tick: dict[int, list[tuple[str, int, Any]]] = {}
     for entry in replay["inputs"]:
-        fields = {k: v for k, v in entry.items() if k not in ("tick", "side", "seq")}
+        fields = {k: v for k, v in entry.items() if k not in _INPUT_KEYS}
         action = game.parse_input(fields)
         if action is None:
             raise BadReplay(f"input {entry} is not an action of {replay['rules']['name']}")

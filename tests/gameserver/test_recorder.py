@@ -7,72 +7,16 @@ encoder (round trip, repeats, size), and that a replay that differs is caught.
 from __future__ import annotations
 
 import copy
-import random
 
 import pytest
 
 from arena.gameserver.recorder import CHECKPOINT_EVERY, Recorder
 from arena.matches import replays
 from arena.pong import RULES_VERSION
-from arena.pong.game import create
+from bench.replay import simulate  # a match played as the room plays it, through the pure rules
 from tests.games import presses
 
 TICK_RATE = 60
-SNAPSHOT_EVERY = 2
-
-
-def simulate(
-    *, seconds: float, seed: int = 7, points_to_win: int = 5, change: float = 0.1, repeat: float = 0.0,
-    late_every: int = 0, pause_at: int | None = None, rules=create,
-) -> Recorder:
-    """Play like the room does: inputs applied before the step from their tick,
-    snapshots after a batch of steps (several when `late_every` says a wake-up was
-    late), a pause (countdown snapshot again at the same tick), then the end."""
-    game = rules(seed=seed, points_to_win=points_to_win)
-    recorder = Recorder(game, seed=seed, tick_rate=TICK_RATE, snapshot_every=SNAPSHOT_EVERY)
-    rng = random.Random(seed)
-    acks = {side: 0 for side in game.sides}
-    seqs = dict(acks)
-    moves = dict(acks)
-    recorder.snapshot(game.tick, game.snapshot(acks))  # the countdown's
-    next_snapshot = 0
-    wake = 0
-    while game.tick < seconds * TICK_RATE and game.winner() is None:
-        wake += 1
-        steps = SNAPSHOT_EVERY + (1 if late_every and not wake % late_every else 0)
-        for _ in range(steps):
-            for side in game.sides:
-                roll = rng.random()
-                if roll < change:
-                    moves[side] = rng.choice([m for m in (-1, 0, 1) if m != moves[side]])
-                elif roll > 1 - repeat:
-                    pass  # the same move again
-                else:
-                    continue
-                seqs[side] += 1
-                recorder.input(game.tick, side, seqs[side], moves[side])
-                game.apply_input(side, moves[side])
-                acks[side] = seqs[side]
-            before = dict(game.score())
-            game.step(1.0 / TICK_RATE)
-            if game.score() != before:
-                scorer = next(s for s in game.sides if game.score()[s] > before[s])
-                recorder.point(game.tick, scorer, game.score())
-            if game.winner() is not None:
-                break
-        if game.tick >= next_snapshot:
-            next_snapshot = game.tick + SNAPSHOT_EVERY
-            recorder.snapshot(game.tick, game.snapshot(acks))
-        if pause_at is not None and game.tick >= pause_at:
-            pause_at = None
-            recorder.paused(game.tick, ["bob"])
-            recorder.resumed(game.tick)
-            recorder.snapshot(game.tick, game.snapshot(acks))  # the countdown's, at the same tick
-    winner = game.winner()
-    recorder.ended(game.tick, status="finished", reason="points" if winner else "time_limit",
-                   winner=winner, score=game.score())
-    recorder.snapshot(game.tick, game.snapshot(acks))  # the final one, sent with game_over
-    return recorder
 
 
 def test_a_recording_round_trips_through_its_stored_form_and_replays():

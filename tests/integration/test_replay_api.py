@@ -16,7 +16,7 @@ from arena.matches.spool import spool_import, spool_write
 from arena.matches.states import MatchStatus
 from arena.pong import RULES_VERSION
 from tests.conftest import client_for
-from tests.gameserver.test_recorder import simulate
+from bench.replay import simulate
 from tests.integration.test_match_api import assert_error
 
 pytestmark = pytest.mark.django_db(transaction=True)
