@@ -211,7 +211,12 @@ class Room:
         payload = self.game.snapshot(self.acks)
         if self.recorder is None:
             return payload, None
-        return payload, self.recorder.snapshot(self.game.tick, payload)
+        try:
+            return payload, self.recorder.snapshot(self.game.tick, payload)
+        except TypeError:  # not plain JSON (binary parts): broadcast as is, unrecorded
+            logger.warning("snapshots of this game are not JSON: match %s is not recorded", self.info.id)
+            self.recorder = None
+            return payload, None
 
     # --- Socket.IO handlers --------------------------------------------------------
     # Handlers take *args: a client may send any number of arguments, and
