@@ -11,12 +11,16 @@ figures are the recorder's own:
 * the CPU the recorder adds per match-second while playing: a snapshot's hash
   and bookkeeping (its packet encoding is the broadcast's, made once for both)
   and each applied input's tuple;
+* a room's own hot path (`Room.step` at 60 Hz, `Room.flush` with a snapshot at
+  30 Hz, 10 inputs a second, no clients) with recording on and off, alternating:
+  what recording adds to a match's CPU without the network's noise;
 * at the end: building and encoding the recording (off the event loop, in a
   thread), and the re-simulation behind ``GET /api/match/<id>/replay/frames``.
 """
 from __future__ import annotations
 
 import argparse
+import asyncio
 import os
 import random
 import sys
@@ -91,6 +95,34 @@ def simulate(
     return recorder
 
 
+async def room_ms_per_match_second(record: bool, seconds: float) -> float:
+    """CPU of one room's step and flush per second of play (see the module docstring)."""
+    from arena.gameserver.contract import MatchInfo, Seat
+    from arena.gameserver.room import GameSettings, Room
+    from arena.gameserver.ticker import Ticker
+
+    class Store:
+        async def publish_score(self, score) -> None:
+            pass
+
+    info = MatchInfo(id="00000000-0000-0000-0000-000000000001", points_to_win=1000,
+                     seats=(Seat(1, "alice", "left"), Seat(2, "bob", "right")))
+    room = Room(info, Store(), GameSettings(record_replays=record), create(seed=1, points_to_win=1000),
+                Ticker(rate=TICK_RATE), None, seed=1)
+    room.player_sid = {1: "a", 2: "b"}  # both present: play goes on
+    rng = random.Random(1)
+    seq = 0
+    started = time.process_time()
+    for tick in range(int(seconds * TICK_RATE)):
+        if rng.random() < 10 / TICK_RATE:
+            seq += 1
+            room.inputs["left"].append((seq, rng.choice((-1, 0, 1))))
+        room.step(1.0 / TICK_RATE)
+        if tick % SNAPSHOT_EVERY:
+            await room.flush()
+    return (time.process_time() - started) / seconds * 1e3
+
+
 def per_call_us(fn, n: int) -> float:
     started = time.perf_counter()
     for _ in range(n):
@@ -141,6 +173,15 @@ def main(argv: list[str] | None = None) -> dict:
                  "added CPU per match-second µs"],
                 [[f"{encode_us:.2f}", f"{snapshot_us:.2f}", f"{input_us:.3f}", f"{per_match_second_us:.0f}"]],
                 title="Recording while playing (30 snapshots/s, 6 input changes/s per side)"))
+    rounds = []
+    for _ in range(3):
+        rounds.append([asyncio.run(room_ms_per_match_second(record, 120)) for record in (True, False)])
+    on = sorted(r[0] for r in rounds)[1]
+    off = sorted(r[1] for r in rounds)[1]
+    data.update(room_ms_per_s={"on": on, "off": off, "rounds": rounds})
+    print(table(["room ms/s, recording on", "off", "added ms per match-second"],
+                [[f"{on:.3f}", f"{off:.3f}", f"{on - off:.3f}"]],
+                title="A room's step + flush per second of play (median of 3 alternating rounds of 120 s)"))
     save_result("replay", data)
     return data
 
