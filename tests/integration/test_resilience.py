@@ -74,13 +74,16 @@ def test_player_who_does_not_come_back_forfeits(ops_api, users, game_settings):
     async def scenario():
         alice, bob = await connect_both(created["port"], tokens)
         await bob.close()
-        return await alice.wait_for(wire.GAME_OVER, timeout=10)
+        return await alice.wait_for(wire.GAME_OVER, timeout=10), alice
 
-    over = run(scenario())
+    over, alice = run(scenario())
     assert over == {"winner": "alice", "score": over["score"], "reason": "forfeit"}
     match = Match.objects.get(pk=created["id"])
     assert match.status == MatchStatus.FINISHED and match.finish_reason == "forfeit"
     assert match.winner.username == "alice"
+    # a forfeit's replay ends in the pause that never ended
+    [pause] = assert_replay_reproduces(created["id"], alice)["pauses"]
+    assert pause["missing"] == ["bob"] and pause["resumed_tick"] is None
 
 
 def test_both_players_gone_cancels(ops_api, users, game_settings):
@@ -93,12 +96,13 @@ def test_both_players_gone_cancels(ops_api, users, game_settings):
         await spectator.connect()
         await alice.close()
         await bob.close()
-        return await spectator.wait_for(wire.GAME_OVER, timeout=10)
+        return await spectator.wait_for(wire.GAME_OVER, timeout=10), alice
 
-    over = run(scenario())
+    over, alice = run(scenario())
     assert over["winner"] is None
     match = Match.objects.get(pk=created["id"])
     assert match.status == MatchStatus.CANCELLED and match.finish_reason == "abandoned"
+    assert assert_replay_reproduces(created["id"], alice)["end"]["status"] == "cancelled"  # played: kept
 
 
 def test_second_connection_replaces_the_first(ops_api, users):
