@@ -17,8 +17,7 @@ past saturation and a larger N says nothing more.
 `--matches-per-process 1,8` runs the sweep once per hosting mode
 (`GAME_MATCHES_PER_PROCESS`), in the same run, each behind a web server of its
 own; the CPU of the game servers is also given per match-second, the figure that
-compares the modes. `--record-replays 1,0` does the same with and without replay
-recording (`GAME_RECORD_REPLAYS`), to measure what it costs in one run.
+compares the modes.
 """
 from __future__ import annotations
 
@@ -171,7 +170,6 @@ def measure_step(server: DjangoServer, load: LoadGenerator, ops: str, accounts: 
         "uss_mib_per_match": sum(uss) / max(1, len(matches)),
         "cpu_ms_per_match_s": 1000 * servers_cpu / window / max(1, playing),
         "per_process": args.per_process,
-        "replays": args.replays,
         "uss_mib_max": max(uss) if uss else float("nan"),
         "loop": loops,
         "server_tick_rate": server_tick_rate(loops),
@@ -186,7 +184,7 @@ def load_pids(load: LoadGenerator) -> list[int]:
 
 def row(s: dict) -> list:
     lat = s["latency_ms"]
-    return [_mode(s), s["n"], f"{s['launched']}/{s['n']}", f"{s['matches'] - s['silent_matches']}/{s['n']}", s["server_tick_rate"], s["tick_rate_p50"], s["tick_rate_min"],
+    return [s["per_process"], s["n"], f"{s['launched']}/{s['n']}", f"{s['matches'] - s['silent_matches']}/{s['n']}", s["server_tick_rate"], s["tick_rate_p50"], s["tick_rate_min"],
             lat["player"]["p50"], lat["player"]["p99"], lat["probe"]["p99"], s["dropped"],
             s["loop"]["dropped_steps"], s["game_servers"], s["server_cpu_ms_per_s"], s["cpu_ms_per_match_s"],
             s["servers_cpu_pct"], s["loadgen_cpu_pct_psutil"], s["other_cpu_pct"], s["uss_mib_mean"],
@@ -198,10 +196,6 @@ HEADERS = ["per process", "N", "up", "playing", "server tick/s", "client tick/s 
            "servers CPU %", "loadgen CPU %", "other CPU %", "USS MiB per process", "USS MiB per match"]
 
 
-def _mode(step: dict) -> str:
-    return f"{step['per_process']}" + ("" if step.get("replays", True) else " (no replays)")
-
-
 def plot(steps: list[dict], path) -> None:
     import matplotlib
 
@@ -209,8 +203,8 @@ def plot(steps: list[dict], path) -> None:
     import matplotlib.pyplot as plt
 
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4))
-    for mode in sorted({_mode(s) for s in steps}):
-        mine = [s for s in steps if _mode(s) == mode]
+    for mode in sorted({s["per_process"] for s in steps}):
+        mine = [s for s in steps if s["per_process"] == mode]
         ns = [s["n"] for s in mine]
         label = f"{mode} per process"
         ax1.plot(ns, [s["server_tick_rate"] for s in mine], "o-", label=f"{label}: simulated")
@@ -244,23 +238,20 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--plot", default="docs/bench-density.png")
     parser.add_argument("--matches-per-process", default="1,8",
                         help="comma-separated GAME_MATCHES_PER_PROCESS values, one sweep each (e.g. 1,8)")
-    parser.add_argument("--record-replays", default="1",
-                        help="comma-separated GAME_RECORD_REPLAYS values, one sweep each (1,0: with and without)")
     add_emit_option(parser)
     args = parser.parse_args(argv)
     sweep = [int(x) for x in args.sweep.split(",")]
     data = {"machine": machine(), "args": vars(args), "steps": []}
     with bench_run("bench.density"):
-        modes = [(int(x), bool(int(r))) for x in args.matches_per_process.split(",")
-                 for r in args.record_replays.split(",")]
+        modes = [int(x) for x in args.matches_per_process.split(",")]
         accounts_data = prepare_database(2 * sum(sweep) * len(modes) + 10)
         accounts = Accounts(accounts_data["players"])
         with LoadGenerator(args.workers) as load:
-            for mode, replays in modes:
-                args.per_process, args.replays = mode, replays
+            for mode in modes:
+                args.per_process = mode
                 settings = {"GAME_SERVER_LAUNCHER": "warm", "GAME_MATCHES_PER_PROCESS": str(mode),
-                            "GAME_RECORD_REPLAYS": "1" if replays else "0", **broadcast_settings(args)}
-                with DjangoServer(f"density-{mode}{'' if replays else '-noreplay'}", **settings) as server:
+                            **broadcast_settings(args)}
+                with DjangoServer(f"density-{mode}", **settings) as server:
                     api(server.url, accounts_data["ops"], "GET", "/api/match/00000000-0000-0000-0000-000000000000")
                     for n in sweep:
                         step = measure_step(server, load, accounts_data["ops"], accounts, n, args)
