@@ -12,4 +12,6 @@ urlpatterns += [
     re_path(r"^matches/?$", api.MatchBatchCreateView.as_view(), name="api-matches-create"),
     path("match/<str:match_id>", api.MatchDetailView.as_view(), name="api-match-detail"),
     path("match/<str:match_id>/token", api.MatchTokenView.as_view(), name="api-match-token"),
+    path("match/<str:match_id>/replay", api.MatchReplayView.as_view(), name="api-match-replay"),
+    path("match/<str:match_id>/replay/frames", api.MatchReplayFramesView.as_view(), name="api-match-replay-frames"),
 ]

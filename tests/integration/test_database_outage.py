@@ -13,7 +13,8 @@ from arena.matches.models import Match
 from arena.matches.spool import spool_dir
 from arena.matches.states import MatchStatus
 from arena.matches.supervisor import supervise_once
-from tests.conftest import run
+from arena.matches.models import MatchReplay
+from tests.conftest import assert_replay_reproduces, run
 from tests.integration.test_game import HOST, game_token, launch
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
@@ -57,17 +58,17 @@ def test_result_is_spooled_during_an_outage_and_imported_once(ops_api, users, ga
         await bob.connect()
         await alice.wait_for(wire.STATE, lambda s: s["tick"] > 0, timeout=5)
         set_connections_allowed(False)
-        return await alice.wait_for(wire.GAME_OVER, timeout=30)
+        return await alice.wait_for(wire.GAME_OVER, timeout=30), alice
 
     try:
-        over = run(scenario())
+        over, alice = run(scenario())
     finally:
         set_connections_allowed(True)
     assert over["reason"] == "points"
     spooled = list(spool_dir().glob("*.json"))
     assert [p.stem for p in spooled] == [created["id"]]
     record = json.loads(spooled[0].read_text())
-    assert record["action"] == "finish" and record["score"] == over["score"]
+    assert record["action"] == "finish" and record["score"] == over["score"] and record["replay"]
     match = Match.objects.get(pk=created["id"])
     assert match.status == MatchStatus.PLAYING, "the database was down: nothing could be written"
 
@@ -77,9 +78,11 @@ def test_result_is_spooled_during_an_outage_and_imported_once(ops_api, users, ga
     assert {p.side: p.score for p in match.players.all()} == over["score"]
     assert not list(spool_dir().glob("*.json"))
     first_finish = match.finished_at
+    assert_replay_reproduces(created["id"], alice)  # the replay came with its result
 
     # importing the same result again changes nothing
     (tmp_path / f"{created['id']}.json").write_text(json.dumps(record))
     supervise_once()
     match.refresh_from_db()
     assert match.finished_at == first_finish and match.status == MatchStatus.FINISHED
+    assert MatchReplay.objects.filter(match_id=created["id"]).count() == 1

@@ -16,7 +16,7 @@ from arena.matches.models import Match
 from arena.matches.states import MatchStatus
 from arena.matches.supervisor import supervise_once
 from arena.pong.config import Config
-from tests.conftest import pid_alive, run
+from tests.conftest import assert_replay_reproduces, pid_alive, run
 from tests.integration.test_game import HOST, game_token, launch, wait_until
 
 # Every test here runs in both hosting modes (GAME_MATCHES_PER_PROCESS 1 and 8).
@@ -56,11 +56,15 @@ def test_dropped_player_pauses_the_game_and_resumes_on_return(ops_api, users, ga
         await bob.wait_for(wire.COUNTDOWN, since=seen, timeout=5)
         over = await bob.wait_for(wire.GAME_OVER, timeout=20)
         assert over["reason"] == "points"
-        return over
+        return over, bob
 
-    over = run(scenario())
+    over, bob = run(scenario())
     match = Match.objects.get(pk=created["id"])
     assert match.status == MatchStatus.FINISHED and match.winner.username == over["winner"]
+    # the pause is in the replay, which reproduces the match across it
+    replay = assert_replay_reproduces(created["id"], bob)
+    [pause] = replay["pauses"]
+    assert pause["missing"] == ["alice"] and pause["resumed_tick"] == pause["tick"] > 0
 
 
 def test_player_who_does_not_come_back_forfeits(ops_api, users, game_settings):
@@ -70,13 +74,16 @@ def test_player_who_does_not_come_back_forfeits(ops_api, users, game_settings):
     async def scenario():
         alice, bob = await connect_both(created["port"], tokens)
         await bob.close()
-        return await alice.wait_for(wire.GAME_OVER, timeout=10)
+        return await alice.wait_for(wire.GAME_OVER, timeout=10), alice
 
-    over = run(scenario())
+    over, alice = run(scenario())
     assert over == {"winner": "alice", "score": over["score"], "reason": "forfeit"}
     match = Match.objects.get(pk=created["id"])
     assert match.status == MatchStatus.FINISHED and match.finish_reason == "forfeit"
     assert match.winner.username == "alice"
+    # a forfeit's replay ends in the pause that never ended
+    [pause] = assert_replay_reproduces(created["id"], alice)["pauses"]
+    assert pause["missing"] == ["bob"] and pause["resumed_tick"] is None
 
 
 def test_both_players_gone_cancels(ops_api, users, game_settings):
@@ -89,12 +96,13 @@ def test_both_players_gone_cancels(ops_api, users, game_settings):
         await spectator.connect()
         await alice.close()
         await bob.close()
-        return await spectator.wait_for(wire.GAME_OVER, timeout=10)
+        return await spectator.wait_for(wire.GAME_OVER, timeout=10), alice
 
-    over = run(scenario())
+    over, alice = run(scenario())
     assert over["winner"] is None
     match = Match.objects.get(pk=created["id"])
     assert match.status == MatchStatus.CANCELLED and match.finish_reason == "abandoned"
+    assert assert_replay_reproduces(created["id"], alice)["end"]["status"] == "cancelled"  # played: kept
 
 
 def test_second_connection_replaces_the_first(ops_api, users):
@@ -199,12 +207,15 @@ def test_time_limit(ops_api, users, game_settings, duration, expected):
         dodgers = [asyncio.create_task(dodge(c)) for c in (alice, bob)]
         over = await alice.wait_for(wire.GAME_OVER, timeout=15)
         await asyncio.gather(*dodgers)
-        return over
+        return over, alice
 
-    over = run(scenario())
+    over, alice = run(scenario())
     assert over["reason"] == "time_limit"
     match = Match.objects.select_related("winner").get(pk=created["id"])
     assert match.status == expected and match.finish_reason == "time_limit"
+    # a tie at the time limit is cancelled but was played: it keeps its replay too
+    replay = assert_replay_reproduces(created["id"], alice)
+    assert abs(replay["end"]["tick"] - int(duration) * 60) <= 1 and replay["end"]["status"] == expected
     if expected == "finished":
         assert sum(over["score"].values()) >= 1
         leader = max(over["score"], key=over["score"].get)

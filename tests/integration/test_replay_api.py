@@ -1,0 +1,159 @@
+"""Replays in the database and over HTTP: written with the result (directly or from
+the spool, once), read back by whoever may read the match, refused when the rules
+changed. Recordings come from the pure rules here (`tests/gameserver/test_recorder.py`);
+the suite's real matches are replayed in tests/integration (assert_replay_reproduces)."""
+from __future__ import annotations
+
+import base64
+import json
+import uuid
+
+import pytest
+
+from arena.matches import replays, services
+from arena.matches.models import Match, MatchPlayer, MatchReplay
+from arena.matches.spool import spool_import, spool_write
+from arena.matches.states import MatchStatus
+from arena.pong import RULES_VERSION
+from tests.conftest import client_for
+from bench.replay import simulate
+from tests.integration.test_match_api import assert_error
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def playing_match(users) -> Match:
+    match = Match.objects.create(status=MatchStatus.PLAYING, points_to_win=2, created_by=users["ops"])
+    for seat, name in enumerate(("alice", "bob")):
+        MatchPlayer.objects.create(match=match, user=users[name], side=("left", "right")[seat], seat=seat)
+    return match
+
+
+def recorded(points_to_win: int = 2, seed: int = 11) -> tuple[dict, bytes]:
+    recording = simulate(seconds=120, seed=seed, points_to_win=points_to_win, repeat=0.05).recording()
+    return recording, replays.encode(recording)
+
+
+def finished_match(users) -> tuple[Match, dict]:
+    match = playing_match(users)
+    recording, blob = recorded()
+    end = recording["end"]
+    assert services.match_finish(match.pk, score=end["score"], winner_side=end["winner"], replay=blob)
+    return match, recording
+
+
+def test_a_finished_match_serves_its_replay_and_its_frames(users):
+    match, recording = finished_match(users)
+    carol = client_for(users["carol"])  # not a player: may read the match, so its replay too
+
+    response = carol.get(f"/api/match/{match.pk}/replay")
+    assert response.status_code == 200, response.content
+    body = response.json()
+    assert body["format"] == 1 and body["match"] == str(match.pk)
+    assert body["rules"] == {"name": "pong", "version": RULES_VERSION, "config": recording["rules"]["config"]}
+    assert body["seed"] == 11 and body["tick_rate"] == 60 and body["snapshot_every"] == 2
+    assert body["players"] == [{"side": "left", "username": "alice"}, {"side": "right", "username": "bob"}]
+    assert body["inputs"] == recording["inputs"] and body["repeats"] == recording["repeats"]
+    assert set(body["inputs"][0]) == {"tick", "side", "move", "seq"}
+    assert [i["tick"] for i in body["inputs"]] == sorted(i["tick"] for i in body["inputs"])
+    assert body["points"] and body["points"][-1]["score"] == body["end"]["score"]
+    assert body["end"] == {**recording["end"], "status": "finished", "reason": "points"}
+    assert set(body["digest"]) >= {"every", "checkpoints", "final", "snapshots"}
+
+    frames = carol.get(f"/api/match/{match.pk}/replay/frames")
+    assert frames.status_code == 200, frames.content
+    shown = frames.json()
+    assert shown["match"] == str(match.pk) and shown["tick_rate"] == 60 and shown["frame_every"] == 2
+    assert shown["field"]["width"] == 1000 and shown["players"] == body["players"]
+    assert len(shown["frames"]) == body["digest"]["snapshots"] and shown["verified"] is True
+    assert set(shown["frames"][0]) == {"tick", "ball", "paddles", "score", "acks"}
+    assert shown["frames"][-1]["score"] == body["end"]["score"] and shown["frames"][-1]["tick"] == body["end"]["tick"]
+    assert shown["points"] == body["points"] and shown["pauses"] == body["pauses"] and shown["end"] == body["end"]
+
+
+def test_no_replay_for_live_unknown_or_unplayed_matches(users):
+    api = client_for(users["carol"])
+    live = playing_match(users)
+    for path in ("replay", "replay/frames"):
+        assert "still playing" in assert_error(api.get(f"/api/match/{live.pk}/{path}"), 404, "not_found")["detail"]
+        assert_error(api.get(f"/api/match/{uuid.uuid4()}/{path}"), 404, "not_found")
+        assert_error(api.get(f"/api/match/nope/{path}"), 404, "not_found")
+        assert_error(client_for(None).get(f"/api/match/{live.pk}/{path}"), 401, "not_authenticated")
+    # cancelled before play (a no-show): nothing to replay
+    assert services.match_cancel(live.pk, reason="no_show: bob")
+    assert "no replay" in assert_error(api.get(f"/api/match/{live.pk}/replay"), 404, "not_found")["detail"]
+
+
+def test_other_rules_give_409_and_the_raw_replay_stays_downloadable(users):
+    match, recording = finished_match(users)
+    row = MatchReplay.objects.get(match=match)
+    newer = replays.decode(row.data)
+    newer["rules"]["version"] = RULES_VERSION + 1
+    row.data = replays.encode(newer)
+    row.save()
+    api = client_for(users["alice"])
+    body = assert_error(api.get(f"/api/match/{match.pk}/replay/frames"), 409, "replay_rules_mismatch")
+    assert body["detail"] == f"recorded with pong rules v{RULES_VERSION + 1}; this server runs v{RULES_VERSION}"
+    raw = api.get(f"/api/match/{match.pk}/replay")
+    assert raw.status_code == 200 and raw.json()["rules"]["version"] == RULES_VERSION + 1
+
+
+def test_the_replay_is_written_with_the_result_once_and_never_for_a_refused_one(users):
+    match, recording = finished_match(users)
+    _, other = recorded(seed=12)
+    end = recording["end"]
+    # a second result (a retry, a race) is refused, and its replay with it
+    assert not services.match_finish(match.pk, score=end["score"], winner_side=end["winner"], replay=other)
+    assert not services.match_cancel(match.pk, reason="shutdown", replay=other)
+    assert replays.decode(MatchReplay.objects.get(match=match).data) == recording
+    # a match cancelled after play (a tie at the time limit, abandoned) keeps its replay
+    tied = playing_match(users)
+    assert services.match_cancel(tied.pk, reason="time_limit", replay=other)
+    assert MatchReplay.objects.filter(match=tied).count() == 1
+
+
+def test_a_spooled_result_brings_its_replay_exactly_once(users, settings, tmp_path):
+    settings.GAME_SPOOL_DIR = str(tmp_path)
+    match = playing_match(users)
+    recording, blob = recorded()
+    end = recording["end"]
+    fields = dict(score=end["score"], winner_side=end["winner"], reason="points",
+                  finished_at="2026-01-01T00:00:00+00:00", replay=base64.b64encode(blob).decode())
+    path = spool_write(str(match.pk), "finish", **fields)
+    record = json.loads(path.read_text())
+    assert spool_import() == [str(match.pk)]
+    match.refresh_from_db()
+    assert match.status == MatchStatus.FINISHED
+    assert replays.decode(MatchReplay.objects.get(match=match).data) == recording
+    path.write_text(json.dumps(record))  # imported again: nothing changes
+    assert spool_import() == [str(match.pk)]
+    assert MatchReplay.objects.filter(match=match).count() == 1
+    # the result of a match that ended meanwhile is refused, and writes no replay
+    other = playing_match(users)
+    assert services.match_cancel(other.pk, reason="cancelled by ops")
+    spool_write(str(other.pk), "cancel", reason="abandoned", score=None,
+                finished_at="2026-01-01T00:00:00+00:00", replay=base64.b64encode(blob).decode())
+    spool_import()
+    assert not MatchReplay.objects.filter(match=other).exists()
+
+
+def test_replay_check_says_match_or_mismatch(users):
+    from django.core.management import call_command
+    from django.core.management.base import CommandError
+    from io import StringIO
+
+    match, _ = finished_match(users)
+    out = StringIO()
+    call_command("replay_check", str(match.pk), stdout=out)
+    assert f"{match.pk}: match: " in out.getvalue()
+    row = MatchReplay.objects.get(match=match)
+    changed = replays.decode(row.data)
+    changed["seed"] += 1
+    row.data = replays.encode(changed)
+    row.save()
+    out = StringIO()
+    with pytest.raises(CommandError, match="1 of 1 replay"):
+        call_command("replay_check", str(match.pk), stdout=out)
+    assert "MISMATCH" in out.getvalue()
+    with pytest.raises(CommandError, match="no replay|No match"):
+        call_command("replay_check", str(uuid.uuid4()))
