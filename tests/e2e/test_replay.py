@@ -1,0 +1,259 @@
+"""Watch a recorded match in a real browser (headless Chromium, Playwright).
+
+erin opens the replay page of a finished match and checks what a viewer relies
+on: the field is drawn by the live game's renderer and moves, pause stops it,
+the scrub bar and the keyboard move to the right tick and score, the speed
+buttons change the rate, the score markers sit where the points were scored and
+play them, the end shows the result; then the pages for a match still being
+played (404) and for a recording the rules refuse (409) say so instead of
+showing an empty field. The replay screenshot goes where test_browser's go.
+
+What the page shows is read from `window.__arena` (what the last animation frame
+drew, the playback's position), never from pixels, except for one check that the
+canvas's pixels change while it plays.
+"""
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+
+from tests.e2e.conftest import create_site_users
+from tests.e2e.test_browser import CHROMIUM, CHROMIUM_ARGS, PASSWORD, SCREENSHOTS, console, sign_in, view, wait_for
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
+
+sync_api = pytest.importorskip("playwright.sync_api")
+
+TICK_RATE = 60
+FRAME_EVERY = 2
+FIELD = {"width": 1000, "height": 600, "paddle_width": 12, "paddle_height": 100, "paddle_inset": 30,
+         "ball_radius": 8, "paddle_speed": 500, "ball_speed": 350}
+
+
+def recorded_frames(match_id: str) -> dict:
+    """A frames answer of the documented shape: 20 s, alice 2 – 1 bob. Each rally
+    starts at the centre after a 1 s serve delay and flies to a goal, bouncing
+    off the walls; the paddles track the ball's height from afar."""
+    points = [(360, "left"), (780, "right"), (1200, "left")]
+    frames, score, start = [], {"left": 0, "right": 0}, 0
+    scores_after = []
+    for tick, side in points:
+        score = {**score, side: score[side] + 1}
+        scores_after.append((tick, side, dict(score)))
+    for tick in range(0, 1201, FRAME_EVERY):
+        done = [p for p in scores_after if p[0] <= tick]
+        score = done[-1][2] if done else {"left": 0, "right": 0}
+        start = done[-1][0] if done else 0
+        end, side, _ = next((p for p in scores_after if p[0] > tick), scores_after[-1])
+        t = max(0.0, (tick - start) / TICK_RATE - 1.0)  # serve delay
+        flight = (end - start) / TICK_RATE - 1.0
+        vx = (560 if side == "left" else -560) / flight
+        x = 500 + vx * t
+        y = 300 + 250 * math.sin(t * 1.7)
+        frames.append({
+            "tick": tick,
+            "ball": {"x": x, "y": y, "vx": vx if t > 0 else 0, "vy": 0},
+            "paddles": {"left": 300 + 0.6 * (y - 300), "right": 300 - 0.5 * (y - 300)},
+            "score": score,
+            "acks": {"left": tick // 4, "right": tick // 5},
+        })
+    return {
+        "match": match_id,
+        "tick_rate": TICK_RATE,
+        "frame_every": FRAME_EVERY,
+        "field": FIELD,
+        "players": [{"side": "left", "username": "alice"}, {"side": "right", "username": "bob"}],
+        "frames": frames,
+        "points": [{"tick": t, "side": s, "score": sc} for t, s, sc in scores_after],
+        "pauses": [],
+        "end": {"tick": 1200, "status": "finished", "reason": "points", "winner": "left", "score": score},
+    }
+
+
+def score_at(frames: dict, tick: float) -> dict:
+    """The score of the last recorded frame at or before `tick`."""
+    last = frames["frames"][0]
+    for f in frames["frames"]:
+        if f["tick"] > tick:
+            break
+        last = f
+    return last["score"]
+
+
+def replay(page) -> dict:
+    return page.evaluate("() => window.__arena.replay()")
+
+
+def rate(page, seconds: float = 0.4) -> float:
+    """Ticks of match time per second of the page's clock, measured in the page."""
+    return page.evaluate(
+        """async (ms) => {
+            const a = window.__arena.replay(), t0 = performance.now();
+            await new Promise((r) => setTimeout(r, ms));
+            const b = window.__arena.replay(), t1 = performance.now();
+            return (b.tick - a.tick) / ((t1 - t0) / 1000);
+        }""",
+        seconds * 1000,
+    )
+
+
+def route_json(page, url: str, status: int, body: dict) -> None:
+    page.route(url, lambda route: route.fulfill(status=status, content_type="application/json", body=json.dumps(body)))
+
+
+def check_playback(page, frames: dict) -> None:
+    first, last = frames["frames"][0]["tick"], frames["frames"][-1]["tick"]
+    page.wait_for_function("() => window.__arena.replay() && window.__arena.replay().playing", timeout=10_000)
+    players = {p["side"]: p["username"] for p in frames["players"]}
+
+    # Drawn by the live renderer, moving: frames are drawn, the position and the
+    # ball advance, and the canvas's pixels change.
+    v1 = view(page)
+    assert v1["players"] == players and v1["badge"] == "REPLAY" and v1["live"] is False
+    pixels = page.evaluate("() => document.getElementById('field').toDataURL()")
+    page.wait_for_timeout(300)
+    v2 = view(page)
+    assert v2["frame"] > v1["frame"] + 3, (v1, v2)
+    assert replay(page)["tick"] > first
+    # The ball waits for its serve a moment, then flies.
+    wait_for(lambda: view(page)["ball"] != v1["ball"], 5, "the ball to move")
+    assert page.evaluate("() => document.getElementById('field').toDataURL()") != pixels
+
+    # Pause (space bar) stops it.
+    page.keyboard.press(" ")
+    paused = replay(page)
+    assert paused["playing"] is False
+    drawn = view(page)
+    page.wait_for_timeout(250)
+    assert replay(page)["tick"] == paused["tick"]
+    assert view(page)["ball"] == drawn["ball"] and view(page)["frame"] > drawn["frame"]
+    assert page.get_attribute("#play-pause", "aria-label") == "Play"
+
+    # The markers: one per point, in order, where the point was scored on the bar.
+    markers = page.locator(".scrub-marker")
+    assert markers.count() == len(frames["points"])
+    bar = page.locator("#scrub").bounding_box()
+    thumb = 16
+    for i, point in enumerate(frames["points"]):
+        box = markers.nth(i).bounding_box()
+        expected = bar["x"] + thumb / 2 + (point["tick"] - first) / (last - first) * (bar["width"] - thumb)
+        assert abs(box["x"] + box["width"] / 2 - expected) < 2, (i, box, expected)
+        label = f'{point["score"]["left"]}–{point["score"]["right"]}'
+        assert markers.nth(i).inner_text() == label
+        assert players[point["side"]] in markers.nth(i).get_attribute("title")
+
+    # Scrubbing: the bar's value is a tick; the field and the score follow.
+    target = frames["points"][0]["tick"] + 30
+    page.locator("#scrub").fill(str(target))
+    state = replay(page)
+    assert state["tick"] == target and state["playing"] is False
+    wait_for(lambda: view(page)["score"] == score_at(frames, target), 2, "the score after scrubbing")
+    expected_score = score_at(frames, target)
+    assert page.inner_text("#replay-score") == f'{players["left"]} {expected_score["left"]} – {expected_score["right"]} {players["right"]}'
+    # A click on the bar, three quarters along, lands three quarters in.
+    page.mouse.click(bar["x"] + thumb / 2 + 0.75 * (bar["width"] - thumb), bar["y"] + bar["height"] / 2)
+    clicked = replay(page)["tick"]
+    assert abs(clicked - (first + 0.75 * (last - first))) <= 0.02 * (last - first), clicked
+    # Keyboard: arrows seek 5 s, shift + arrows step one recorded frame.
+    page.locator("#scrub").fill(str(first + 60))
+    page.keyboard.press("ArrowRight")
+    assert replay(page)["tick"] == first + 60 + 5 * TICK_RATE
+    page.keyboard.press("Shift+ArrowRight")
+    assert replay(page)["tick"] == first + 60 + 5 * TICK_RATE + FRAME_EVERY
+    page.keyboard.press("ArrowLeft")
+    assert replay(page)["tick"] == first + 60 + FRAME_EVERY
+
+    # Speed: the position moves at tick_rate × speed.
+    page.locator("#scrub").fill(str(first))
+    page.click("#play-pause")
+    assert abs(rate(page) - TICK_RATE) < 0.05 * TICK_RATE
+    page.click("[data-speed='4']")
+    assert page.get_attribute("[data-speed='4']", "aria-pressed") == "true"
+    assert abs(rate(page) - 4 * TICK_RATE) < 0.05 * 4 * TICK_RATE
+    assert view(page)["badge"] == "REPLAY 4×"
+    page.click("[data-speed='0.5']")
+    assert abs(rate(page) - 0.5 * TICK_RATE) < 0.05 * 0.5 * TICK_RATE
+
+    # A marker plays its point: from a moment before, to the new score.
+    page.click("[data-speed='4']")
+    point = frames["points"][1]
+    markers.nth(1).click()
+    state = replay(page)
+    assert state["playing"] and frames["points"][0]["tick"] <= state["tick"] < point["tick"]
+    wait_for(lambda: view(page)["score"] == point["score"], 5, "the marker's point to be scored")
+
+    # The end: the result over the dimmed field; Watch again starts over.
+    page.keyboard.press("End")
+    page.wait_for_selector("#game-over:not([hidden])", timeout=5_000)
+    end = frames["end"]
+    winner = players.get(end["winner"], end["winner"])
+    assert page.inner_text("#game-over-title") == f"{winner} wins"
+    assert view(page)["phase"] == "over"
+    assert f"{winner} won" in page.inner_text("#game-status")
+    page.click("#replay-again")
+    wait_for(lambda: replay(page)["playing"] and replay(page)["tick"] < first + 60, 2, "the replay to start over")
+    page.wait_for_selector("#game-over", state="hidden")
+
+
+def screenshot(page, frames: dict) -> None:
+    """The replay paused mid-rally, ball in flight, for the README."""
+    first, second = frames["points"][0]["tick"], frames["points"][1]["tick"]
+    flying = [f for f in frames["frames"] if first < f["tick"] < second and 200 < abs(f["ball"]["x"] - 500) < 400]
+    assert flying, "no frame with the ball in flight in the second rally"
+    if replay(page)["playing"]:
+        page.keyboard.press(" ")
+    page.locator("#scrub").fill(str(flying[len(flying) // 2]["tick"]))
+    wait_for(lambda: (view(page) or {}).get("ball") and abs(view(page)["ball"]["x"] - 500) > 200, 2, "a ball in flight")
+    page.screenshot(path=str(SCREENSHOTS / "replay.png"))
+
+
+def check_refusals(page, base: str) -> None:
+    """A match still being played (404) and a replay of other rules (409)."""
+    live = "6f1c0000-0000-4000-8000-0000000001fe"
+    route_json(page, f"**/api/match/{live}/replay/frames", 404,
+               {"error": "not_found", "detail": "This match has no replay yet."})
+    route_json(page, f"**/api/match/{live}", 200, {"id": live, "status": "playing", "players": []})
+    page.goto(f"{base}/replay/{live}/")
+    page.wait_for_selector("#replay-error:not([hidden])", timeout=10_000)
+    assert page.inner_text("#replay-error-title") == "This match is still being played"
+    assert page.get_attribute("#replay-error-watch", "href") == f"/watch/{live}/"
+    assert page.is_visible("#replay-error-watch") and page.is_hidden("#replay-controls")
+    wait_for(lambda: (view(page) or {}).get("banner") == "This match is still being played", 2, "the canvas's notice")
+
+    other = "6f1c0000-0000-4000-8000-0000000002de"
+    route_json(page, f"**/api/match/{other}/replay/frames", 409,
+               {"error": "replay_rules_mismatch", "detail": "Recorded with pong rules version 0; this server plays version 1."})
+    page.goto(f"{base}/replay/{other}/")
+    page.wait_for_selector("#replay-error:not([hidden])", timeout=10_000)
+    assert page.inner_text("#replay-error-title") == "This replay cannot be played"
+    assert "version 0" in page.inner_text("#replay-error-detail")
+    assert page.is_hidden("#replay-error-watch")
+    wait_for(lambda: (view(page) or {}).get("banner") == "This replay cannot be played", 2, "the canvas's notice")
+
+
+def test_replay_viewer(arena_server):
+    create_site_users(("erin",), PASSWORD)
+    base = arena_server
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    errors: list[str] = []
+    match_id = "6f1c0000-0000-4000-8000-0000000000aa"
+    frames = recorded_frames(match_id)
+
+    with sync_api.sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        try:
+            page = sign_in(browser, base, "erin", errors)
+            route_json(page, f"**/api/match/{match_id}/replay/frames", 200, frames)
+            page.goto(f"{base}/replay/{match_id}/")
+            try:
+                check_playback(page, frames)
+                screenshot(page, frames)
+            except AssertionError:
+                print("\n".join(console))
+                raise
+            check_refusals(page, base)
+        finally:
+            browser.close()
+    assert not errors, errors
