@@ -52,6 +52,7 @@ DEFAULTS: dict[str, Any] = {
     "GAME_TICK_RATE": 60,
     "GAME_SNAPSHOT_RATE": 30,
     "GAME_DIRECT_BROADCAST": True,
+    "GAME_RECORD_REPLAYS": True,  # off only to measure what recording costs (bench.density)
     "GAME_TOKEN_MAX_AGE": 1800,
     "GAME_RECONNECT_GRACE": 15.0,
     "GAME_MAX_SPECTATORS": 1000,

@@ -282,6 +282,8 @@ GAME_SNAPSHOT_RATE = env_int("GAME_SNAPSHOT_RATE", 30)
 # Broadcast by writing each event once to idle WebSockets (arena/gameserver/broadcast.py);
 # 0 falls back to python-socketio's emit().
 GAME_DIRECT_BROADCAST = env_bool("GAME_DIRECT_BROADCAST", True)
+# Record every match for its replay (GET /api/match/<id>/replay); off only to measure the cost.
+GAME_RECORD_REPLAYS = env_bool("GAME_RECORD_REPLAYS", True)
 GAME_TOKEN_MAX_AGE = env_int("GAME_TOKEN_MAX_AGE", 1800)
 GAME_RECONNECT_GRACE = env_float("GAME_RECONNECT_GRACE", 15.0)
 GAME_MAX_SPECTATORS = env_int("GAME_MAX_SPECTATORS", 1000)

@@ -343,3 +343,32 @@ def running_site(extra_env: dict[str, str] | None = None, port: int | None = Non
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+
+
+def assert_replay_reproduces(match_id: str, *clients) -> dict:
+    """Replay a match a real game server played and check it bit for bit: every
+    broadcast snapshot (the chained digest recorded live), the final score and
+    winner, and, for each of `clients` (`arena.client.GameClient`s that watched
+    it), that the snapshots it received are the replay's, in a row. Returns the replay."""
+    from arena.gameserver import wire
+    from arena.matches import replays, selectors
+
+    replay = replays.replay_get(match_id)
+    frames: list[dict] = []
+    check = replays.verify(replay, keep=frames)
+    assert check.ok, check.problems
+    assert check.snapshots == replay["digest"]["snapshots"] > 0
+    match = selectors.match_get(match_id)
+    assert replay["end"]["status"] == match.status and replay["end"]["reason"] == match.finish_reason
+    assert check.score == replay["end"]["score"]
+    if any(replay["end"]["score"].values()):
+        assert check.score == selectors.match_score(match)
+    if match.winner_side:
+        assert replay["end"]["winner"] == match.winner_side
+    for client in clients:
+        received = [payload for name, payload in client.history if name == wire.STATE]
+        assert received, "the client saw no snapshot"
+        start = next((i for i, frame in enumerate(frames) if frame == received[0]), None)
+        assert start is not None, f"the first snapshot received ({received[0]}) is not in the replay"
+        assert frames[start:start + len(received)] == received, "the snapshots received differ from the replay's"
+    return replay

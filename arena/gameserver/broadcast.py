@@ -47,19 +47,17 @@ class Broadcaster:
         # a thread), and the next broadcast must not overtake it on any socket.
         self._lock = asyncio.Lock()
 
-    async def __call__(self, event: str, data: Any = None) -> None:
+    async def __call__(self, event: str, data: Any = None, encoded: str | None = None) -> None:
+        """`encoded`: the packet `encode_event(event, data)` already made, if any."""
         if not self.enabled:
             await self.sio.emit(event, data)
             return
-        # The arguments as emit() sends them: None is no argument, a tuple is several.
-        args = [] if data is None else list(data) if isinstance(data, tuple) else [data]
-        try:
-            # binary=False skips python-socketio's recursive search for bytes (7.5 of
-            # the 12.8 µs a state packet took to encode); bytes make json fail instead.
-            encoded = self.sio.packet_class(socketio.packet.EVENT, data=[event, *args], binary=False).encode()
-        except TypeError:  # binary attachments (or not JSON at all): the ordinary path
-            await self.sio.emit(event, data)
-            return
+        if encoded is None:
+            try:
+                encoded = encode_event(event, data)
+            except TypeError:  # binary attachments (or not JSON at all): the ordinary path
+                await self.sio.emit(event, data)
+                return
         queued = eio_packet.Packet(eio_packet.MESSAGE, encoded)
         frame = queued.encode()
         sockets = self.sio.eio.sockets
@@ -78,6 +76,16 @@ class Broadcaster:
                 except Exception:  # the connection is going away; its reader task will tell
                     continue
                 self.direct += 1
+
+
+def encode_event(event: str, data: Any = None) -> str:
+    """The Socket.IO EVENT packet (text) that ``emit(event, data)`` sends; TypeError
+    if `data` is not plain JSON. Also what a replay's snapshot digest covers."""
+    # The arguments as emit() sends them: None is no argument, a tuple is several.
+    args = [] if data is None else list(data) if isinstance(data, tuple) else [data]
+    # binary=False skips python-socketio's recursive search for bytes (7.5 of
+    # the 12.8 µs a state packet took to encode); bytes make json fail instead.
+    return socketio.packet.Packet(socketio.packet.EVENT, data=[event, *args], binary=False).encode()
 
 
 def install(sio: socketio.AsyncServer) -> bool:

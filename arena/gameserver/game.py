@@ -10,6 +10,11 @@ one `Game` per match, in the spirit of Nakama's match handler and Colyseus's
 
 The room calls a game from one thread only and never concurrently. Any exception a
 game raises ends its match alone, as ``failed``.
+
+Replays: the room records the seed, the game's `Game.rules` and every action it
+applied (`Game.encode_action`, read back with `Game.parse_input`); the module's
+``from_config(*, seed, config)`` rebuilds the same game from them, so a finished
+match can be played again through the same code (`arena.matches.replays`).
 """
 from __future__ import annotations
 
@@ -24,6 +29,9 @@ class Game(Protocol):
 
     #: The seats' sides, in seat order; the room's seats use the same names.
     sides: tuple[str, ...]
+    #: True if an action equal to the side's last applied one changes nothing in the
+    #: rules (an intent that persists until changed): a replay may leave it out.
+    repeats_ignored: bool
 
     @property
     def tick(self) -> int:
@@ -52,9 +60,23 @@ class Game(Protocol):
         """The ``state`` payload: everything a client needs to draw one moment,
         with `acks` (the last input ``seq`` applied per side) included."""
 
+    def rules(self) -> dict[str, Any]:
+        """``{"name", "version", "config"}``: what a replay must run to reproduce
+        this match. ``version`` changes whenever the same inputs could give other
+        results, so an old replay is never played with rules it was not made with;
+        ``config`` (JSON) is what ``from_config`` takes back."""
+
+    def encode_action(self, action: Any) -> dict[str, Any]:
+        """An applied action as the JSON fields of an ``input`` payload (without
+        ``seq``); `parse_input` turns them back into the same action."""
+
 
 class GameFactory(Protocol):
     def __call__(self, *, seed: int, points_to_win: int) -> Game: ...
+
+
+class GameRestorer(Protocol):
+    def __call__(self, *, seed: int, config: Mapping[str, Any]) -> Game: ...
 
 
 def load_rules(path: str) -> GameFactory:
@@ -64,3 +86,13 @@ def load_rules(path: str) -> GameFactory:
     if not callable(create):
         raise ImportError(f"{path} has no create(*, seed, points_to_win) function")
     return create
+
+
+def load_restorer(path: str) -> GameRestorer:
+    """The ``from_config`` function of the game module at `path`: a new game from a
+    recorded ``rules()["config"]`` and seed (what a replay runs)."""
+    module = import_module(path)
+    restore = getattr(module, "from_config", None)
+    if not callable(restore):
+        raise ImportError(f"{path} has no from_config(*, seed, config) function")
+    return restore

@@ -27,6 +27,7 @@ from arena.gameserver.clock import LoopStats
 from arena.gameserver.contract import MatchInfo
 from arena.gameserver.game import Game, GameFactory
 from arena.gameserver.heartbeat import Heartbeat
+from arena.gameserver.recorder import Recorder
 from arena.gameserver.store import MatchStore
 from arena.gameserver.ticker import Ticker
 from arena.matches.tokens import game_token_user_id
@@ -55,6 +56,7 @@ class GameSettings:
     cors_origins: tuple[str, ...] | str = "*"
     max_message_bytes: int = 16 * 1024
     direct_broadcast: bool = True
+    record_replays: bool = True
 
     @classmethod
     def from_django(cls) -> GameSettings:
@@ -72,6 +74,7 @@ class GameSettings:
             heartbeat_interval=s.GAME_HEARTBEAT_INTERVAL,
             cors_origins="*" if origins == ["*"] else tuple(origins),
             direct_broadcast=s.GAME_DIRECT_BROADCAST,
+            record_replays=s.GAME_RECORD_REPLAYS,
         )
 
 
@@ -112,6 +115,7 @@ class Room:
         game: Game,
         ticker: Ticker,
         heartbeat: Heartbeat | None = None,
+        seed: int | None = None,
     ) -> None:
         self.info = info
         self.store = store
@@ -156,6 +160,11 @@ class Room:
         self._score = dict(game.score())
         self._next_snapshot = 0
         self._result: tuple[str, str | None] | None = None  # (reason, winner side)
+        # The replay (arena.gameserver.recorder), when the seed is known and recording is on.
+        self.recorder: Recorder | None = None
+        if seed is not None and settings.record_replays:
+            self.recorder = Recorder(game, seed=seed, tick_rate=settings.tick_rate, snapshot_every=self.snapshot_every)
+        self.played = False  # play started at least once: a replay is kept with the result
 
     @classmethod
     def create(
@@ -171,7 +180,7 @@ class Room:
         """A room for `info` with a new game from `rules` (a random seed unless given)."""
         seed = seed if seed is not None else random.randrange(2**32)
         game = rules(seed=seed, points_to_win=info.points_to_win)
-        return cls(info, store, settings, game, ticker, heartbeat)
+        return cls(info, store, settings, game, ticker, heartbeat, seed=seed)
 
     # --- who is here -------------------------------------------------------------
 
@@ -189,6 +198,19 @@ class Room:
 
     def snapshot(self) -> dict:
         return self.game.snapshot(self.acks)
+
+    async def broadcast_state(self, state: tuple[dict, str | None] | None = None) -> None:
+        """Broadcast a ``state`` snapshot (`state`: one `recorded_state` made already)."""
+        payload, encoded = state or self.recorded_state()
+        await self.broadcast(wire.STATE, payload, encoded=encoded)
+
+    def recorded_state(self) -> tuple[dict, str | None]:
+        """A snapshot about to be broadcast, and its packet once the recorder has
+        covered it with the replay's digest."""
+        payload = self.game.snapshot(self.acks)
+        if self.recorder is None:
+            return payload, None
+        return payload, self.recorder.snapshot(self.game.tick, payload)
 
     # --- Socket.IO handlers --------------------------------------------------------
     # Handlers take *args: a client may send any number of arguments, and
@@ -373,7 +395,7 @@ class Room:
         self.phase = "countdown"
         seconds = self.settings.countdown
         await self.broadcast(wire.COUNTDOWN, {"seconds": seconds})
-        await self.broadcast(wire.STATE, self.snapshot())
+        await self.broadcast_state()
         deadline = asyncio.get_running_loop().time() + seconds
         while (left := deadline - asyncio.get_running_loop().time()) > 0:
             await asyncio.sleep(min(left, 0.05))
@@ -388,6 +410,9 @@ class Room:
             queue.clear()  # intents sent during a pause or countdown are stale
         self._next_snapshot = self.game.tick
         self._result = None
+        self.played = True
+        if self.recorder is not None:
+            self.recorder.resumed(self.game.tick)
         before = dataclasses.replace(self.ticker.stats)
         membership = self.ticker.join(self)
         await membership.done
@@ -413,6 +438,8 @@ class Room:
         for side, queue in self.inputs.items():
             if queue:
                 seq, action = queue.popleft()
+                if self.recorder is not None:
+                    self.recorder.input(game.tick, side, seq, action)
                 game.apply_input(side, action)
                 self.acks[side] = seq
         game.step(dt)
@@ -421,6 +448,8 @@ class Room:
         if score != self._score:
             scorer = next((side for side in game.sides if score.get(side, 0) > self._score.get(side, 0)), None)
             self._score = dict(score)
+            if self.recorder is not None:
+                self.recorder.point(game.tick, scorer, score)
             self.outbox.append((wire.SCORE, {"side": scorer, "score": dict(score)}))
         winner = game.winner()
         if winner is not None:
@@ -440,12 +469,14 @@ class Room:
                 self._in_background(self.store.publish_score(payload["score"]))
         if self.game.tick >= self._next_snapshot:
             self._next_snapshot = self.game.tick + self.snapshot_every
-            await self.broadcast(wire.STATE, self.snapshot())
+            await self.broadcast_state()
 
     async def _pause(self) -> bool:
         """Wait for the missing players; False if the grace ran out."""
         self.phase = "paused"
         grace = self.settings.reconnect_grace
+        if self.recorder is not None:
+            self.recorder.paused(self.game.tick, self.missing())
         await self.broadcast(wire.PAUSED, {"missing": self.missing(), "grace": grace})
         return await self._wait_for_players(grace) or self.shutdown.is_set()
 
@@ -458,7 +489,9 @@ class Room:
     async def _finish(self, winner_side: str, reason: str) -> Outcome:
         self.phase = "over"
         score = dict(self.game.score())
-        if not await self.store.finish(score=score, winner_side=winner_side, reason=reason):
+        final = self.recorded_state()  # the last snapshot is in the replay written with the result
+        replay = self._replay("finished", reason, winner_side, score)
+        if not await self.store.finish(score=score, winner_side=winner_side, reason=reason, replay=replay):
             # Failed or cancelled meanwhile (e.g. this host was partitioned and
             # failed over): the result is not applied, and the clients are told why.
             why = await self._why_not_live()
@@ -466,17 +499,26 @@ class Room:
             await self.broadcast(wire.GAME_OVER, wire.game_over(None, score, why))
             return Outcome("refused", why, None, score)
         winner = next(s.username for s in self.info.seats if s.side == winner_side)
-        await self.broadcast(wire.STATE, self.snapshot())
+        await self.broadcast_state(final)
         await self.broadcast(wire.GAME_OVER, wire.game_over(winner, score, reason))
         return Outcome("finished", reason, winner, score)
 
     async def _cancel(self, reason: str, public_reason: str | None = None) -> Outcome:
         self.phase = "over"
         score = dict(self.game.score())
-        if not await self.store.cancel(reason=reason, score=score if any(score.values()) else None):
+        replay = self._replay("cancelled", reason, None, score)
+        if not await self.store.cancel(reason=reason, score=score if any(score.values()) else None, replay=replay):
             logger.warning("cancel (%s) not applied: the match had already ended or moved", reason)
         await self.broadcast(wire.GAME_OVER, wire.game_over(None, score, public_reason or reason))
         return Outcome("cancelled", reason, None, score)
+
+    def _replay(self, status: str, reason: str, winner_side: str | None, score: dict[str, int]) -> Recorder | None:
+        """The recording to write with the result: only for a match that was played
+        (a no-show has nothing to replay)."""
+        if self.recorder is None or not self.played:
+            return None
+        self.recorder.ended(self.game.tick, status=status, reason=reason, winner=winner_side, score=score)
+        return self.recorder
 
     async def _fail(self, error: BaseException) -> Outcome:
         """End the match as failed: the game (or the room) broke, not the players."""

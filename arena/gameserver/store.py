@@ -9,6 +9,7 @@ reaches the database and the notifications only through `arena.matches.services`
 from __future__ import annotations
 
 import asyncio
+import base64
 import logging
 import time
 from collections.abc import Callable
@@ -21,7 +22,8 @@ from django.db import DatabaseError, InterfaceError, OperationalError, connectio
 from django.utils import timezone
 
 from arena.gameserver.contract import MatchInfo, Seat, user_key
-from arena.matches import services
+from arena.gameserver.recorder import Recorder
+from arena.matches import replays, services
 from arena.matches.models import MatchPlayer
 from arena.matches.spool import spool_write
 from arena.matches.states import MatchStatus
@@ -106,8 +108,12 @@ class MatchStore:
     async def mark_playing(self) -> bool:
         return await self._call(services.match_mark_playing, self.match_id, host_name=self.host_name)
 
-    async def finish(self, *, score: dict[str, int], winner_side: str, reason: str) -> bool:
+    async def finish(
+        self, *, score: dict[str, int], winner_side: str, reason: str, replay: Recorder | None = None
+    ) -> bool:
+        """Write the result, with the match's `replay` if it was recorded."""
         finished_at = timezone.now()
+        blob = await _encoded(replay)
         try:
             return await self._call(
                 services.match_finish,
@@ -117,13 +123,19 @@ class MatchStore:
                 reason=reason,
                 finished_at=finished_at,
                 host_name=self.host_name,
+                replay=blob,
             )
         except DATABASE_ERRORS:
-            self._spool("finish", score=score, winner_side=winner_side, reason=reason, finished_at=finished_at)
+            self._spool(
+                "finish", score=score, winner_side=winner_side, reason=reason, finished_at=finished_at, replay=blob
+            )
             return True
 
-    async def cancel(self, *, reason: str, score: dict[str, int] | None = None) -> bool:
+    async def cancel(
+        self, *, reason: str, score: dict[str, int] | None = None, replay: Recorder | None = None
+    ) -> bool:
         finished_at = timezone.now()
+        blob = await _encoded(replay)
         try:
             return await self._call(
                 services.match_cancel,
@@ -132,9 +144,10 @@ class MatchStore:
                 score=score,
                 finished_at=finished_at,
                 host_name=self.host_name,
+                replay=blob,
             )
         except DATABASE_ERRORS:
-            self._spool("cancel", score=score, reason=reason, finished_at=finished_at)
+            self._spool("cancel", score=score, reason=reason, finished_at=finished_at, replay=blob)
             return True
 
     async def fail(self, *, reason: str) -> bool:
@@ -149,11 +162,21 @@ class MatchStore:
         """None while the match is live and ours; else why this server must stop."""
         return await self._call(services.match_heartbeat, self.match_id, retry_for=0, host_name=self.host_name)
 
-    def _spool(self, action: str, *, finished_at, **fields: Any) -> None:
+    def _spool(self, action: str, *, finished_at, replay: bytes | None, **fields: Any) -> None:
+        if replay is not None:  # imported with the result, in its transaction
+            fields["replay"] = base64.b64encode(replay).decode("ascii")
         if self.host_name:  # imported later under the same guard as a direct write
             fields["host_name"] = self.host_name
         path = spool_write(self.match_id, action, finished_at=finished_at.isoformat(), **fields)
         logger.error("database unreachable: result of match %s spooled to %s", self.match_id, path)
+
+
+async def _encoded(replay: Recorder | None) -> bytes | None:
+    """The stored form of a recording, built off the event loop (a long match's
+    takes a few milliseconds, which the other matches of the process must not wait)."""
+    if replay is None:
+        return None
+    return await asyncio.to_thread(lambda: replays.encode(replay.recording()))
 
 
 async def write_heartbeat(match_ids: list[str], host_name: str | None = None) -> dict[str, str]:

@@ -17,7 +17,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from arena.matches import selectors, services
+from arena.matches import replays, selectors, services
 from arena.matches.errors import InvalidCredentials, InvalidRequest, MatchOver, NotAPlayer, PermissionDenied
 from arena.matches.http_errors import exception_handler
 from arena.matches.serializers import MatchCreateInput, TokenInput, match_representation
@@ -183,3 +183,22 @@ class MatchTokenView(ArenaAPIView):
             raise NotAPlayer("Only the players of this match get a game token.")
         token = game_token_issue(user_id=request.user.pk, match_id=match.id)
         return Response({"token": token, "expires_in": settings.GAME_TOKEN_MAX_AGE})
+
+
+class MatchReplayView(ArenaAPIView):
+    """The recording of an ended match: seed, rules, applied inputs, pauses, points,
+    end and snapshot digest (docs/protocol.md). Readable by whoever may read the match."""
+
+    @extend_schema(responses={200: serializers.DictField(), 401: ERROR, 404: ERROR})
+    def get(self, request: Request, match_id: str) -> Response:
+        return Response(replays.replay_get(match_id))
+
+
+class MatchReplayFramesView(ArenaAPIView):
+    """The replay played again through this server's rules: every snapshot as it was
+    broadcast, for a viewer to draw. 409 `replay_rules_mismatch` if the match was
+    recorded with rules this server does not run."""
+
+    @extend_schema(responses={200: serializers.DictField(), 401: ERROR, 404: ERROR, 409: ERROR})
+    def get(self, request: Request, match_id: str) -> Response:
+        return Response(replays.replay_frames(match_id))

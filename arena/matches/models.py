@@ -80,3 +80,16 @@ class MatchPlayer(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user} ({self.side})"
+
+
+class MatchReplay(models.Model):
+    """What it takes to play a match again: its seed, rules, applied inputs, pauses,
+    points, end and snapshot digest (`arena.matches.replays`). Written in the same
+    transaction as the result, so a result and its replay exist together or not at all."""
+
+    match = models.OneToOneField(Match, on_delete=models.CASCADE, primary_key=True, related_name="replay")
+    format = models.PositiveSmallIntegerField(help_text="Version of the encoding of `data`.")
+    data = models.BinaryField(help_text="zlib-compressed JSON (arena.matches.replays.encode).")
+
+    def __str__(self) -> str:
+        return f"replay of match {self.match_id}"

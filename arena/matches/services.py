@@ -24,7 +24,7 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from arena.gameserver.contract import MatchInfo, Seat, user_key
-from arena.matches import control, events, selectors
+from arena.matches import control, events, replays, selectors
 from arena.matches.errors import IdConflict, InvalidRequest, LaunchFailed, PlayerBusy, UnknownPlayer
 from arena.matches.launcher import LaunchError, get_launcher
 from arena.matches.models import Match, MatchPlayer
@@ -222,12 +222,14 @@ def match_finish(
     reason: str = "points",
     finished_at: datetime | None = None,
     host_name: str | None = None,
+    replay: bytes | None = None,
 ) -> bool:
     """Record the result of a played match, once; False if it already ended.
 
     The caller (the game server) decides the winner: the side that reached
     `points_to_win`, the leader at the time limit, or the side still present after
-    a forfeit.
+    a forfeit. Its `replay` (`replays.encode`) is stored with the result, in the
+    same transaction: both or neither.
     """
     if winner_side not in SIDES:
         raise ValueError(f"winner_side must be one of {SIDES}")
@@ -249,6 +251,8 @@ def match_finish(
         )
         if changed:
             _save_scores(match_id, score)
+            if replay is not None:
+                replays.replay_create(match_id, replay)
             events.record(events.FINISHED, selectors.match_get(match_id))
     return changed
 
@@ -260,8 +264,10 @@ def match_cancel(
     score: dict[str, int] | None = None,
     finished_at: datetime | None = None,
     host_name: str | None = None,
+    replay: bytes | None = None,
 ) -> bool:
-    """End a match without a winner (players missing, shutdown, tie at time limit)."""
+    """End a match without a winner (players missing, shutdown, tie at time limit);
+    a match that was played keeps its `replay`, written as with `match_finish`."""
     with transaction.atomic():
         changed = _transition(
             match_id,
@@ -272,6 +278,8 @@ def match_cancel(
         )
         if changed and score:
             _save_scores(match_id, score)
+        if changed and replay is not None:
+            replays.replay_create(match_id, replay)
         if changed:
             events.record(events.CANCELLED, selectors.match_get(match_id))
     return changed

@@ -8,6 +8,8 @@ all is not applied twice.
 """
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 import logging
 import os
@@ -51,6 +53,8 @@ def spool_import() -> list[str]:
         try:
             record = json.loads(path.read_text())
             finished_at = datetime.fromisoformat(record["finished_at"])
+            # The replay travels with its result and is written in its transaction.
+            replay = base64.b64decode(record["replay"], validate=True) if record.get("replay") else None
             if record["action"] == "finish":
                 services.match_finish(
                     record["match_id"],
@@ -59,6 +63,7 @@ def spool_import() -> list[str]:
                     reason=record["reason"],
                     finished_at=finished_at,
                     host_name=record.get("host_name"),
+                    replay=replay,
                 )
             else:
                 services.match_cancel(
@@ -67,8 +72,9 @@ def spool_import() -> list[str]:
                     score=record.get("score"),
                     finished_at=finished_at,
                     host_name=record.get("host_name"),
+                    replay=replay,
                 )
-        except (ValueError, KeyError, TypeError) as error:
+        except (ValueError, KeyError, TypeError, binascii.Error) as error:
             logger.error("unreadable spool file %s: %s", path, error)
             path.rename(path.with_suffix(".bad"))
             continue

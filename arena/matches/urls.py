@@ -11,4 +11,6 @@ urlpatterns += [
     re_path(r"^match/?$", api.MatchCreateView.as_view(), name="api-match-create"),
     path("match/<str:match_id>", api.MatchDetailView.as_view(), name="api-match-detail"),
     path("match/<str:match_id>/token", api.MatchTokenView.as_view(), name="api-match-token"),
+    path("match/<str:match_id>/replay", api.MatchReplayView.as_view(), name="api-match-replay"),
+    path("match/<str:match_id>/replay/frames", api.MatchReplayFramesView.as_view(), name="api-match-replay-frames"),
 ]

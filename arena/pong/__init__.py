@@ -6,7 +6,7 @@ this package only owns the rules, so matches are reproducible and testable.
 
 from .config import SIDES, Config
 from .events import Event, GameOver, PaddleHit, PointScored, WallBounce
-from .rules import MAX_DT, SERVE_ANGLE_DEG, new_game, step
+from .rules import MAX_DT, RULES_VERSION, SERVE_ANGLE_DEG, new_game, step
 from .state import Ball, State
 
 __all__ = [
@@ -23,4 +23,5 @@ __all__ = [
     "step",
     "MAX_DT",
     "SERVE_ANGLE_DEG",
+    "RULES_VERSION",
 ]

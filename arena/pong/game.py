@@ -6,11 +6,12 @@ Nothing here imports Arena; the room finds this module through ``GAME_RULES``.
 """
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from typing import Any
 
 from .config import SIDES, Config
-from .rules import new_game, step
+from .rules import RULES_VERSION, new_game, step
 from .state import State
 
 MOVES = (-1, 0, 1)
@@ -20,6 +21,8 @@ class PongGame:
     """One match of Pong."""
 
     sides = SIDES
+    # A paddle's intent persists until changed (State.moves): a repeated move is a no-op.
+    repeats_ignored = True
 
     __slots__ = ("config", "state", "_moves")
 
@@ -67,5 +70,18 @@ class PongGame:
         }
 
 
+    def rules(self) -> dict[str, Any]:
+        return {"name": "pong", "version": RULES_VERSION, "config": dataclasses.asdict(self.config)}
+
+    def encode_action(self, action: int) -> dict[str, Any]:
+        return {"move": action}
+
+
 def create(*, seed: int, points_to_win: int) -> PongGame:
     return PongGame(Config(points_to_win=points_to_win), seed)
+
+
+def from_config(*, seed: int, config: Mapping[str, Any]) -> PongGame:
+    """The game `rules()["config"]` describes (a replay's); TypeError/ValueError if
+    it is not a valid `Config`."""
+    return PongGame(Config(**config), seed)

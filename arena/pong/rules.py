@@ -29,6 +29,12 @@ from .events import Event, GameOver, PaddleHit, PointScored, WallBounce
 from .rng import next_float, next_u64, seed_rng
 from .state import Ball, State
 
+#: The version of these rules, recorded with every replay. Bump it with any change
+#: after which the same config, seed and inputs could give another match (a
+#: different bounce, serve, speed, rounding, or snapshot): a replay recorded under
+#: another version is then refused instead of being played back wrongly.
+RULES_VERSION = 1
+
 #: Serves leave at a uniformly random angle in [-SERVE_ANGLE_DEG, +SERVE_ANGLE_DEG].
 SERVE_ANGLE_DEG = 30.0
 #: Longest step simulated; a larger dt (a server stall) is cut to this so the

@@ -11,6 +11,7 @@ SIDES = ("left", "right")
 
 class PressesGame:
     sides = SIDES
+    repeats_ignored = False  # every press counts
 
     def __init__(self, target: int) -> None:
         self.target = target
@@ -47,5 +48,16 @@ class PressesGame:
         return {"tick": self.ticks, "score": dict(self.presses), "acks": dict(acks)}
 
 
+    def rules(self) -> dict:
+        return {"name": "presses", "version": 1, "config": {"target": self.target}}
+
+    def encode_action(self, action: int) -> dict:
+        return {"move": action}
+
+
 def create(*, seed: int, points_to_win: int) -> PressesGame:
     return PressesGame(points_to_win)
+
+
+def from_config(*, seed: int, config) -> PressesGame:
+    return PressesGame(int(config["target"]))

@@ -14,7 +14,8 @@ from arena.matches.models import Match
 from arena.matches.states import MatchStatus
 from arena.matches.tokens import game_token_issue
 from tests.conftest import (
-    TEST_MAX_PORT, TEST_MIN_PORT, client_for, db_call, game_server_done, pid_alive, port_is_free, run,
+    TEST_MAX_PORT, TEST_MIN_PORT, assert_replay_reproduces, client_for, db_call, game_server_done, pid_alive,
+    port_is_free, run,
 )
 
 # Every test here runs in both hosting modes (GAME_MATCHES_PER_PROCESS 1 and 8).
@@ -119,9 +120,12 @@ def test_full_match_is_played_broadcast_and_recorded(ops_api, users):
             await client.close()
             http = client.sio.eio.http
             assert http is None or http.closed, "the client's HTTP session must be released"
-        return overs[0]
+        return overs[0], (alice, bob, carol)
 
-    over = run(scenario())
+    over, watchers = run(scenario())
+    # replayed bit for bit: what every client received, over WebSocket and long-polling
+    replay = assert_replay_reproduces(match_id, *watchers)
+    assert replay["end"]["winner"] == match_side(over["winner"], created) and replay["inputs"][0]["move"] == 1
     match = Match.objects.select_related("winner").get(pk=match_id)
     assert match.status == MatchStatus.FINISHED and match.finish_reason == "points"
     assert match.winner.username == over["winner"]
@@ -142,6 +146,10 @@ def test_full_match_is_played_broadcast_and_recorded(ops_api, users):
     assert detail["score"] == over["score"] and detail["finish_reason"] == "points"
     # the players are free again
     assert launch(ops_api, points_to_win=1)["status"] == "waiting"
+
+
+def match_side(username: str, created: dict) -> str:
+    return next(p["side"] for p in created["players"] if p["username"] == username)
 
 
 def test_player_in_a_live_match_cannot_join_another(ops_api, users):

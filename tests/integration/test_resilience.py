@@ -16,7 +16,7 @@ from arena.matches.models import Match
 from arena.matches.states import MatchStatus
 from arena.matches.supervisor import supervise_once
 from arena.pong.config import Config
-from tests.conftest import pid_alive, run
+from tests.conftest import assert_replay_reproduces, pid_alive, run
 from tests.integration.test_game import HOST, game_token, launch, wait_until
 
 # Every test here runs in both hosting modes (GAME_MATCHES_PER_PROCESS 1 and 8).
@@ -56,11 +56,15 @@ def test_dropped_player_pauses_the_game_and_resumes_on_return(ops_api, users, ga
         await bob.wait_for(wire.COUNTDOWN, since=seen, timeout=5)
         over = await bob.wait_for(wire.GAME_OVER, timeout=20)
         assert over["reason"] == "points"
-        return over
+        return over, bob
 
-    over = run(scenario())
+    over, bob = run(scenario())
     match = Match.objects.get(pk=created["id"])
     assert match.status == MatchStatus.FINISHED and match.winner.username == over["winner"]
+    # the pause is in the replay, which reproduces the match across it
+    replay = assert_replay_reproduces(created["id"], bob)
+    [pause] = replay["pauses"]
+    assert pause["missing"] == ["alice"] and pause["resumed_tick"] == pause["tick"] > 0
 
 
 def test_player_who_does_not_come_back_forfeits(ops_api, users, game_settings):

@@ -23,7 +23,7 @@ from arena.gameserver import wire
 from arena.matches.launcher.base import stop_match
 from arena.matches.models import Match
 from arena.matches.states import MatchStatus
-from tests.conftest import game_server_done, pid_alive, port_is_free, run
+from tests.conftest import assert_replay_reproduces, game_server_done, pid_alive, port_is_free, run
 from tests.integration.test_game import HOST, game_token, launch, wait_until
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
@@ -75,8 +75,12 @@ def test_a_second_game_is_played_through_the_room(ops_api, users, game_settings,
         finally:
             await alice.close()
             await bob.close()
+        return alice, bob
 
-    run(scenario())
+    watchers = run(scenario())
+    replay = assert_replay_reproduces(created["id"], *watchers)  # a game of its own, replayed as well
+    assert replay["rules"] == {"name": "presses", "version": 1, "config": {"target": 10}} and not replay["repeats"]
+    assert [i["move"] for i in replay["inputs"]] == [1] * 10
     match = Match.objects.get(pk=created["id"])
     assert (match.status, match.winner.username, match.finish_reason) == (MatchStatus.FINISHED, "alice", "points")
     assert wait_until(lambda: port_is_free(created["port"]), timeout=30), "the port was not freed"
