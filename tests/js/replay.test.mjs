@@ -28,6 +28,12 @@ describe("Timeline", () => {
     assert.equal(tl.endTick, 600);
   });
 
+  test("a replay the server could not verify says so", () => {
+    assert.equal(new Timeline(replayFrames()).verified, true);
+    assert.equal(new Timeline({ ...replayFrames(), verified: true }).verified, true);
+    assert.equal(new Timeline({ ...replayFrames(), verified: false }).verified, false);
+  });
+
   test("no frames is a ReplayError with a sentence for the page", () => {
     assert.throws(() => new Timeline({ ...replayFrames(), frames: [] }), ReplayError);
     assert.throws(() => new Timeline(null), ReplayError);

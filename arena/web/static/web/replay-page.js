@@ -245,7 +245,8 @@ function describeResult() {
   const vs = `${p.left || "?"} vs ${p.right || "?"}`;
   const result = g.winner ? `${g.winner} won ${g.score.left}–${g.score.right}` : `${g.score.left}–${g.score.right}, no winner`;
   const reason = describeReason(g.reason);
-  return `Replay · ${vs} · ${result}${reason ? ` · ${reason}` : ""}`;
+  const warning = timeline.verified ? "" : " · ⚠ differs from the match as played";
+  return `Replay · ${vs} · ${result}${reason ? ` · ${reason}` : ""}${warning}`;
 }
 
 // Where to start: ?t=<seconds> of match time, from a shared link.

@@ -79,6 +79,9 @@ export class Timeline {
         resumedTick: isNumber(p.resumed_tick) ? p.resumed_tick : null,
       }));
     this.end = data.end && typeof data.end === "object" ? data.end : null;
+    // The server re-ran the recording and compared it with what it broadcast
+    // live: false says this playback differs from the match as it was played.
+    this.verified = data.verified !== false;
   }
 
   get durationSeconds() {
