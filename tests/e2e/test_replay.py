@@ -5,9 +5,9 @@ it in her lobby, follows its Watch replay link and checks what a viewer relies
 on: the field is drawn by the live game's renderer and moves, pause stops it,
 the scrub bar and the keyboard move to the right tick and score, the speed
 buttons change the rate, the score markers sit where the points were scored and
-play them, the end shows the result; then the pages for a match still being
-played (404) and for a recording the rules refuse (409) say so instead of
-showing an empty field. The replay screenshot goes where test_browser's go.
+play them, the end shows the result, a shared moment's link starts there; then
+the pages for an unknown match, a match still being played (404) and a recording
+the rules refuse (409) say so instead of showing an empty field. The replay screenshot goes where test_browser's go.
 
 What the page shows is read from `window.__arena` (what the last animation frame
 drew, the playback's position), never from pixels, except for one check that the
@@ -192,6 +192,18 @@ def screenshot(page, frames: dict) -> None:
     page.screenshot(path=str(SCREENSHOTS / "replay.png"))
 
 
+def check_share(page, frames: dict) -> None:
+    """Share moment puts ?t=<seconds> in the address; that address starts there."""
+    seconds = int(replay(page)["seconds"])
+    page.click("#share")
+    wait_for(lambda: page.url.endswith(f"?t={seconds}"), 2, "the moment's address")
+    page.goto(page.url)
+    page.wait_for_function("() => window.__arena.replay() !== null", timeout=10_000)
+    start = frames["frames"][0]["tick"] + seconds * frames["tick_rate"]
+    state = replay(page)
+    assert start <= state["tick"] < start + frames["tick_rate"], (start, state)
+
+
 def check_refusals(page, base: str) -> None:
     """No such match (the real API), a match still being played (404) and a
     replay of rules this server does not run (409), the last two stubbed: a live
@@ -245,6 +257,7 @@ def test_replay_viewer(arena_server, ops_api, users):
             try:
                 check_playback(page, frames)
                 screenshot(page, frames)
+                check_share(page, frames)
             except AssertionError:
                 print("\n".join(console))
                 raise

@@ -24,6 +24,7 @@ const els = {
   score: document.getElementById("replay-score"),
   speeds: [...document.querySelectorAll("[data-speed]")],
   again: document.getElementById("replay-again"),
+  share: document.getElementById("share"),
   error: document.getElementById("replay-error"),
   errorTitle: document.getElementById("replay-error-title"),
   errorDetail: document.getElementById("replay-error-detail"),
@@ -153,8 +154,28 @@ function wireControls() {
   els.scrub.addEventListener("pointercancel", release);
   els.scrub.addEventListener("change", release);
   els.scrub.addEventListener("input", () => playback.seek(Number(els.scrub.value), clock()));
+  els.share.addEventListener("click", shareMoment);
   buildMarkers();
   els.controls.hidden = false;
+}
+
+// The address of the current moment (?t=<seconds>) goes in the address bar, and
+// in the clipboard where the browser allows it.
+async function shareMoment() {
+  const url = new URL(window.location.href);
+  url.searchParams.set("t", String(Math.floor(playback.state(clock()).seconds)));
+  window.history.replaceState(null, "", url);
+  let copied = false;
+  try {
+    await navigator.clipboard.writeText(url.href);
+    copied = true;
+  } catch {
+    // No clipboard (permission, insecure origin): the address bar has the link.
+  }
+  els.share.textContent = copied ? "Link copied" : "Link in the address bar";
+  setTimeout(() => {
+    els.share.textContent = "Share moment";
+  }, 2000);
 }
 
 // ---- keyboard ------------------------------------------------------------------
@@ -252,7 +273,7 @@ function describeResult() {
 // Where to start: ?t=<seconds> of match time, from a shared link.
 function startTick() {
   const t = Number.parseFloat(new URLSearchParams(window.location.search).get("t"));
-  return Number.isFinite(t) ? timeline.startTick + t * timeline.tickRate : timeline.startTick;
+  return Number.isFinite(t) ? timeline.startTick + t * timeline.tickRate : null;
 }
 
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -285,13 +306,15 @@ async function start() {
     if (err instanceof ReplayError) return showError("This replay cannot be played", err.message);
     throw err;
   }
-  playback = new Playback(timeline, { tick: startTick() });
+  const shared = startTick();
+  playback = new Playback(timeline, { tick: shared ?? timeline.startTick });
   page.phase = "ready";
   page.notice = null;
   statusEl.textContent = describeResult();
   document.title = `Replay: ${timeline.players.left || "?"} vs ${timeline.players.right || "?"} · Arena`;
   wireControls();
-  playback.play(clock());
+  // A link to the very end shows the result; anything else plays.
+  if (!playback.ended) playback.play(clock());
 }
 
 // ---- test hook -------------------------------------------------------------------
