@@ -78,6 +78,13 @@ const renderer = new Renderer(document.getElementById("field"), {
 
 // ---- controls ----------------------------------------------------------------
 
+// Runs a change of the playback and draws its result at once: the controls and
+// the field answer the click or key in the same task, not at the next frame.
+function act(change) {
+  change(clock());
+  renderer.drawFrame();
+}
+
 function setText(el, text) {
   if (el.textContent !== text) el.textContent = text;
 }
@@ -118,8 +125,10 @@ function buildMarkers() {
       b.addEventListener("click", () => {
         // Play the rally that led to the point, from the previous point at most.
         const from = i > 0 ? markers[i - 1].tick : timeline.startTick;
-        playback.seek(Math.max(from, m.tick - RALLY_LEAD_SECONDS * timeline.tickRate), clock());
-        playback.play(clock());
+        act((now) => {
+          playback.seek(Math.max(from, m.tick - RALLY_LEAD_SECONDS * timeline.tickRate), now);
+          playback.play(now);
+        });
         b.blur();
       });
       return b;
@@ -133,10 +142,10 @@ function wireControls() {
   els.scrub.min = String(timeline.startTick);
   els.scrub.max = String(timeline.endTick);
   els.scrub.value = String(timeline.startTick);
-  els.play.addEventListener("click", () => playback.toggle(clock()));
-  els.again.addEventListener("click", () => playback.play(clock()));
+  els.play.addEventListener("click", () => act((now) => playback.toggle(now)));
+  els.again.addEventListener("click", () => act((now) => playback.play(now)));
   for (const b of els.speeds) {
-    b.addEventListener("click", () => playback.setSpeed(Number(b.dataset.speed), clock()));
+    b.addEventListener("click", () => act((now) => playback.setSpeed(Number(b.dataset.speed), now)));
   }
   // Dragging pauses the playback (the thumb would run away under the pointer)
   // and resumes it on release.
@@ -153,7 +162,7 @@ function wireControls() {
   els.scrub.addEventListener("pointerup", release);
   els.scrub.addEventListener("pointercancel", release);
   els.scrub.addEventListener("change", release);
-  els.scrub.addEventListener("input", () => playback.seek(Number(els.scrub.value), clock()));
+  els.scrub.addEventListener("input", () => act((now) => playback.seek(Number(els.scrub.value), now)));
   els.share.addEventListener("click", shareMoment);
   buildMarkers();
   els.controls.hidden = false;
@@ -212,6 +221,7 @@ function onKey(event) {
     default:
       return;
   }
+  renderer.drawFrame();
   // The page's keys, not the focused control's (a range input would move by one
   // tick, a focused button would be clicked by the space bar too).
   event.preventDefault();
