@@ -98,7 +98,8 @@ function syncControls(state, score) {
   if (els.scrub.value !== value && !scrubbing.active) els.scrub.value = value;
   els.scrub.style.setProperty("--progress", `${(state.fraction * 100).toFixed(2)}%`);
   setText(els.time, `${formatClock(state.seconds)} / ${formatClock(state.duration)}`);
-  setText(els.score, `${timeline.players.left || "left"} ${score.left} – ${score.right} ${timeline.players.right || "right"}`);
+  const { left, right } = timeline.players;
+  setText(els.score, `${left || "left"} ${score.left} – ${score.right} ${right || "right"}`);
   if (!prev || prev.playing !== state.playing) {
     els.play.textContent = state.playing ? "❚❚" : "▶";
     els.play.setAttribute("aria-label", state.playing ? "Pause" : "Play");
@@ -274,7 +275,8 @@ function describeResult() {
   const p = timeline.players;
   const g = timeline.gameOver();
   const vs = `${p.left || "?"} vs ${p.right || "?"}`;
-  const result = g.winner ? `${g.winner} won ${g.score.left}–${g.score.right}` : `${g.score.left}–${g.score.right}, no winner`;
+  const score = `${g.score.left}–${g.score.right}`;
+  const result = g.winner ? `${g.winner} won ${score}` : `${score}, no winner`;
   const reason = describeReason(g.reason);
   const warning = timeline.verified ? "" : " · ⚠ differs from the match as played";
   return `Replay · ${vs} · ${result}${reason ? ` · ${reason}` : ""}${warning}`;

@@ -124,7 +124,10 @@ export class Timeline {
       tick: t,
       index: i,
       ball,
-      paddles: { left: lerp(a.paddles.left, b.paddles.left, alpha), right: lerp(a.paddles.right, b.paddles.right, alpha) },
+      paddles: {
+        left: lerp(a.paddles.left, b.paddles.left, alpha),
+        right: lerp(a.paddles.right, b.paddles.right, alpha),
+      },
       score: { ...a.score },
     };
   }
