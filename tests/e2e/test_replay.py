@@ -7,7 +7,8 @@ the scrub bar and the keyboard move to the right tick and score, the speed
 buttons change the rate, the score markers sit where the points were scored and
 play them, the end shows the result, a shared moment's link starts there; then
 the pages for a recording the rules refuse (409), an unknown match and a match
-still being played (404) say so instead of showing an empty field. The replay screenshot goes where test_browser's go.
+that has not ended (404) say so instead of showing an empty field. The replay
+screenshot goes where test_browser's go.
 
 What the page shows is read from `window.__arena` (what the last animation frame
 drew, the playback's position), never from pixels, except for one check that the
@@ -16,7 +17,6 @@ canvas's pixels change while it plays.
 from __future__ import annotations
 
 import asyncio
-import json
 import math
 
 from concurrent.futures import ThreadPoolExecutor
@@ -28,7 +28,7 @@ from arena.matches import replays
 from arena.matches.models import Match, MatchReplay
 from tests.conftest import run
 from tests.e2e.conftest import create_site_users
-from tests.integration.test_game import wait_until
+from tests.integration.test_game import launch, wait_until
 from tests.integration.test_resilience import connect_both, dodge, two_players
 from tests.e2e.test_browser import CHROMIUM, CHROMIUM_ARGS, PASSWORD, SCREENSHOTS, console, sign_in, view, wait_for
 
@@ -86,10 +86,6 @@ def click_and_read(page, selector: str) -> dict:
     the page: while it plays (at 4× here) the position moves between two calls
     from the test, by a lot on a loaded machine."""
     return page.locator(selector).evaluate("(el) => { el.click(); return window.__arena.replay(); }")
-
-
-def route_json(page, url: str, status: int, body: dict) -> None:
-    page.route(url, lambda route: route.fulfill(status=status, content_type="application/json", body=json.dumps(body)))
 
 
 def check_playback(page, frames: dict) -> None:
@@ -215,27 +211,35 @@ def check_share(page, frames: dict) -> None:
     assert start <= state["tick"] < start + frames["tick_rate"], (start, state)
 
 
+def in_thread(fn, *args, **kwargs):
+    """Runs an ORM call from a thread of its own: Playwright's event loop runs in
+    the test's thread, where Django refuses it."""
+
+    def call():
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            connection.close()
+
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(call).result()
+
+
 def age_the_rules(match_id: str) -> str:
     """Make the stored replay say it was recorded with the previous version of
     the rules, as if the rules had changed since; returns "<name> rules v<old>"."""
-    try:
-        row = MatchReplay.objects.get(match_id=match_id)
-        recording = replays.decode(row.data)
-        rules = recording["rules"] = {**recording["rules"], "version": recording["rules"]["version"] - 1}
-        row.data = replays.encode(recording)
-        row.save(update_fields=["data"])
-    finally:
-        connection.close()
+    row = MatchReplay.objects.get(match_id=match_id)
+    recording = replays.decode(row.data)
+    rules = recording["rules"] = {**recording["rules"], "version": recording["rules"]["version"] - 1}
+    row.data = replays.encode(recording)
+    row.save(update_fields=["data"])
     return f'{rules["name"]} rules v{rules["version"]}'
 
 
-def check_refusals(page, base: str, match_id: str) -> None:
-    """A replay of rules this server no longer runs (409) and an unknown match
-    (404), from the real API; a match still being played (404), stubbed: it
-    would have to be kept running."""
-    # Playwright's event loop runs in this thread: the ORM is called from another.
-    with ThreadPoolExecutor(1) as pool:
-        recorded_with = pool.submit(age_the_rules, match_id).result()
+def check_refusals(page, base: str, match_id: str, live: str) -> None:
+    """A replay of rules this server no longer runs (409), an unknown match and
+    a match still waiting for its players (404)."""
+    recorded_with = in_thread(age_the_rules, match_id)
     page.goto(f"{base}/replay/{match_id}/")
     page.wait_for_selector("#replay-error:not([hidden])", timeout=10_000)
     assert page.inner_text("#replay-error-title") == "This replay cannot be played"
@@ -249,43 +253,45 @@ def check_refusals(page, base: str, match_id: str) -> None:
     assert page.inner_text("#replay-error-title") == "No such replay"
     assert page.is_hidden("#replay-error-watch") and page.is_hidden("#replay-controls")
 
-    live = "6f1c0000-0000-4000-8000-0000000001fe"
-    route_json(page, f"**/api/match/{live}/replay/frames", 404,
-               {"error": "not_found", "detail": "This match has no replay yet."})
-    route_json(page, f"**/api/match/{live}", 200, {"id": live, "status": "playing", "players": []})
     page.goto(f"{base}/replay/{live}/")
     page.wait_for_selector("#replay-error:not([hidden])", timeout=10_000)
-    assert page.inner_text("#replay-error-title") == "This match is still being played"
+    assert page.inner_text("#replay-error-title") == "This match has not ended yet"
     assert page.get_attribute("#replay-error-watch", "href") == f"/watch/{live}/"
     assert page.is_visible("#replay-error-watch") and page.is_hidden("#replay-controls")
-    wait_for(lambda: (view(page) or {}).get("banner") == "This match is still being played", 2, "the canvas's notice")
+    wait_for(lambda: (view(page) or {}).get("banner") == "This match has not ended yet", 2, "the canvas's notice")
 
 
 def test_replay_viewer(arena_server, ops_api, users):
     match_id = play_a_match(ops_api, users)
+    live = None
     create_site_users(("erin",), PASSWORD)
     base = arena_server
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     errors: list[str] = []
 
-    with sync_api.sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
-        try:
-            # erin finds the result in her lobby and follows its replay link.
-            page = sign_in(browser, base, "erin", errors)
-            row = page.locator(f'#recent-matches tr[data-match-id="{match_id}"]')
-            row.locator("a", has_text="Watch replay").click()
-            page.wait_for_url(f"{base}/replay/{match_id}/")
-            frames = page.request.get(f"{base}/api/match/{match_id}/replay/frames").json()
-            assert frames["verified"] is True and len(frames["points"]) == POINTS_TO_WIN
+    try:
+        with sync_api.sync_playwright() as pw:
+            browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
             try:
-                check_playback(page, frames)
-                screenshot(page, frames)
-                check_share(page, frames)
-            except AssertionError:
-                print("\n".join(console))
-                raise
-            check_refusals(page, base, match_id)
-        finally:
-            browser.close()
+                # erin finds the result in her lobby and follows its replay link.
+                page = sign_in(browser, base, "erin", errors)
+                row = page.locator(f'#recent-matches tr[data-match-id="{match_id}"]')
+                row.locator("a", has_text="Watch replay").click()
+                page.wait_for_url(f"{base}/replay/{match_id}/")
+                frames = page.request.get(f"{base}/api/match/{match_id}/replay/frames").json()
+                assert frames["verified"] is True and len(frames["points"]) == POINTS_TO_WIN
+                try:
+                    check_playback(page, frames)
+                    screenshot(page, frames)
+                    check_share(page, frames)
+                except AssertionError:
+                    print("\n".join(console))
+                    raise
+                live = in_thread(launch, ops_api, players=("carol", "dave"))  # nobody comes: it waits
+                check_refusals(page, base, match_id, live["id"])
+            finally:
+                browser.close()
+    finally:
+        if live:
+            assert ops_api.delete(f"/api/match/{live['id']}").status_code == 200
     assert not errors, errors

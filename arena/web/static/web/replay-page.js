@@ -261,7 +261,7 @@ async function explainNotFound(err) {
     // No such match (or the API is unreachable): the replay's own answer says it.
   }
   if (match && !FINAL.has(match.status)) {
-    showError("This match is still being played", "Its replay is ready once it ends.", { live: true });
+    showError("This match has not ended yet", "Its replay is ready once it ends.", { live: true });
   } else if (match) {
     showError("No replay of this match", err.detail);
   } else {
