@@ -103,6 +103,14 @@ describe("Timeline", () => {
     assert.equal(markers[1].title, "bob scores · 1–1 · 0:06");
   });
 
+  test("a point is watched from a moment before, within its own rally", () => {
+    const tl = new Timeline(replayFrames());
+    assert.equal(tl.leadIn(120, 3), 0); // 3 s before is before the start
+    assert.equal(tl.leadIn(360, 3), 180);
+    assert.equal(tl.leadIn(360, 5), 120); // not before the previous point
+    assert.equal(tl.leadIn(600, 1), 540);
+  });
+
   test("a pause is told where it happened", () => {
     const tl = new Timeline(replayFrames());
     assert.equal(tl.noticeAt(200), null);

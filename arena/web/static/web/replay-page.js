@@ -113,7 +113,7 @@ function syncControls(state, score) {
 function buildMarkers() {
   const markers = timeline.markers();
   els.markers.replaceChildren(
-    ...markers.map((m, i) => {
+    ...markers.map((m) => {
       const b = document.createElement("button");
       b.type = "button";
       b.className = `scrub-marker marker-${m.side}`;
@@ -124,10 +124,9 @@ function buildMarkers() {
       b.setAttribute("aria-label", m.title);
       b.textContent = m.label;
       b.addEventListener("click", () => {
-        // Play the rally that led to the point, from the previous point at most.
-        const from = i > 0 ? markers[i - 1].tick : timeline.startTick;
+        // Play the rally that led to the point.
         act((now) => {
-          playback.seek(Math.max(from, m.tick - RALLY_LEAD_SECONDS * timeline.tickRate), now);
+          playback.seek(timeline.leadIn(m.tick, RALLY_LEAD_SECONDS), now);
           playback.play(now);
         });
         b.blur();

@@ -164,6 +164,14 @@ export class Timeline {
     });
   }
 
+  // Where to start watching the point scored at `tick`: `seconds` before it, but
+  // not before the previous point (that rally is another story).
+  leadIn(tick, seconds) {
+    const previous = this.points.filter((p) => p.tick < tick).pop();
+    const from = previous ? previous.tick : this.startTick;
+    return this.clampTick(Math.max(from, tick - seconds * this.tickRate));
+  }
+
   // The notice to show at `tick`, if a player was missing around then.
   noticeAt(tick) {
     for (const p of this.pauses) {
