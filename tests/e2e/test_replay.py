@@ -6,8 +6,8 @@ on: the field is drawn by the live game's renderer and moves, pause stops it,
 the scrub bar and the keyboard move to the right tick and score, the speed
 buttons change the rate, the score markers sit where the points were scored and
 play them, the end shows the result, a shared moment's link starts there; then
-the pages for a recording the rules refuse (409), an unknown match and a match
-that has not ended (404) say so instead of showing an empty field. The replay
+the pages for a recording the rules refuse (409), an unknown match, a match that
+has not ended (404) and a server error say so instead of showing an empty field. The replay
 screenshot goes where test_browser's go.
 
 What the page shows is read from `window.__arena` (what the last animation frame
@@ -259,6 +259,15 @@ def check_refusals(page, base: str, match_id: str, live: str) -> None:
     assert page.get_attribute("#replay-error-watch", "href") == f"/watch/{live}/"
     assert page.is_visible("#replay-error-watch") and page.is_hidden("#replay-controls")
     wait_for(lambda: (view(page) or {}).get("banner") == "This match has not ended yet", 2, "the canvas's notice")
+
+    # A server error is said at once, not retried (only network errors and 502-504 are).
+    broken = "6f1c0000-0000-4000-8000-0000000005e0"
+    page.route(f"**/api/match/{broken}/replay/frames", lambda route: route.fulfill(
+        status=500, content_type="application/json", body='{"error": "server_error", "detail": "Server error."}'))
+    page.goto(f"{base}/replay/{broken}/")
+    page.wait_for_selector("#replay-error:not([hidden])", timeout=3_000)
+    assert page.inner_text("#replay-error-title") == "The replay cannot be loaded"
+    assert page.inner_text("#replay-error-detail") == "Server error."
 
 
 def test_replay_viewer(arena_server, ops_api, users):

@@ -300,7 +300,9 @@ async function load() {
         return showError("This replay cannot be played", err.detail || "It was recorded with other rules.");
       }
       if (err.status === 401 || err.status === 403) return showError("You may not watch this replay", err.detail);
-      if (attempt >= RETRIES) return showError("The replay cannot be loaded", err.detail);
+      // Retry what may pass (no network, a server restarting), not a broken replay.
+      const transient = err.status === 0 || err.status === 502 || err.status === 503 || err.status === 504;
+      if (!transient || attempt >= RETRIES) return showError("The replay cannot be loaded", err.detail);
       page.notice = err.status ? `${err.detail} — retrying…` : err.detail;
       await sleep(1000 * (attempt + 1));
     }
