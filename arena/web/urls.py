@@ -11,4 +11,5 @@ urlpatterns = [
     path("signup/", views.signup, name="signup"),
     path("play/<uuid:match_id>/", views.play, name="play"),
     path("watch/<uuid:match_id>/", views.watch, name="watch"),
+    path("replay/<uuid:match_id>/", views.replay, name="replay"),
 ]

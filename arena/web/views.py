@@ -79,3 +79,10 @@ def play(request, match_id):
 @ensure_csrf_cookie
 def watch(request, match_id):
     return render(request, "web/game.html", {"match_id": match_id, "mode": "watch"})
+
+
+@login_required
+def replay(request, match_id):
+    """The recorded match played back in the browser. Signed-in users only, like
+    the spectator page; the replay API decides who may read the recording."""
+    return render(request, "web/replay.html", {"match_id": match_id})

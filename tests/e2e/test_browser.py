@@ -3,9 +3,9 @@
 alice and bob sign in, alice challenges bob (first to 1 point), both land on the
 game page, carol watches it from the lobby's Spectate link. alice moves her paddle
 and all three screens show it; then nobody defends (both players keep out of the
-ball's way) so the ball scores, everyone sees the winner and the lobby lists the
-result. Screenshots go to var/screenshots/, or to docs/screenshots/ (the ones the
-README shows) with ARENA_UPDATE_SCREENSHOTS=1.
+ball's way) so the ball scores, everyone sees the winner and a link to the replay,
+and the lobby lists the result with that link. Screenshots go to var/screenshots/,
+or to docs/screenshots/ (the ones the README shows) with ARENA_UPDATE_SCREENSHOTS=1.
 
 Positions are read from `window.__arena.view()`, what the page last drew, never
 from pixels. Needs /usr/bin/chromium (scripts/ensure-chromium.sh).
@@ -271,6 +271,10 @@ def test_two_players_and_a_spectator(arena_server):
             assert pages[winner].inner_text("#game-over-title") == "You win!"
             assert winner in pages[loser].inner_text("#game-over-title")
             assert winner in carol.inner_text("#game-over-title")
+            # The finished match's replay is a link away, for players and spectators.
+            for p in pages.values():
+                p.wait_for_selector("#watch-replay:not([hidden])", timeout=10_000)
+                assert p.get_attribute("#watch-replay", "href") == f"/replay/{match_id}/"
             alice.screenshot(path=str(SCREENSHOTS / "game-over.png"))
 
             # Back in the lobby, the result is listed.
@@ -280,6 +284,7 @@ def test_two_players_and_a_spectator(arena_server):
             result_row.wait_for(timeout=10_000)
             assert result_row.get_attribute("data-status") == "finished"
             assert f"{winner} won" in result_row.inner_text()
+            assert result_row.locator("a", has_text="Watch replay").get_attribute("href") == f"/replay/{match_id}/"
             assert alice.locator(f'#live-matches tr[data-match-id="{match_id}"]').count() == 0
         finally:
             browser.close()

@@ -16,7 +16,9 @@ def alice(client):
     return user
 
 
-@pytest.mark.parametrize("path", ["/", f"/play/{uuid.uuid4()}/", f"/watch/{uuid.uuid4()}/"])
+@pytest.mark.parametrize(
+    "path", ["/", f"/play/{uuid.uuid4()}/", f"/watch/{uuid.uuid4()}/", f"/replay/{uuid.uuid4()}/"]
+)
 def test_pages_need_login(client, path):
     response = client.get(path)
     assert response.status_code == 302
@@ -77,3 +79,16 @@ def test_game_pages(client, alice, mode):
 
 def test_game_page_rejects_a_bad_id(client, alice):
     assert client.get("/play/not-a-uuid/").status_code == 404
+    assert client.get("/replay/not-a-uuid/").status_code == 404
+
+
+def test_replay_page(client, alice):
+    """The page is the same for any id: the replay API decides what it shows."""
+    match_id = uuid.uuid4()
+    response = client.get(f"/replay/{match_id}/")
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert f'data-frames-url="/api/match/{match_id}/replay/frames"' in html
+    assert f'href="/watch/{match_id}/"' in html  # for a match still being played
+    assert "web/replay-page.js" in html
+    assert 'id="scrub"' in html and 'data-speed="4"' in html

@@ -81,3 +81,50 @@ export function state(tick, { ball = {}, paddles = {}, acks = {}, score = {} } =
     acks: { left: 0, right: 0, ...acks },
   };
 }
+
+// The body of GET /api/match/<id>/replay/frames for a 10 s match (60 ticks/s, a
+// frame every 2 ticks) between alice (left) and bob (right): alice scores at tick
+// 120, bob at 360, alice at 600 (2–1, the end); bob is missing for a moment at
+// tick 240. The ball flies from the centre to the goal of each point in a
+// straight line (300 px/s for the first, 150 px/s after); alice's paddle goes up
+// one pixel a tick.
+export function replayFrames() {
+  const points = [
+    { tick: 120, side: "left", score: { left: 1, right: 0 } },
+    { tick: 360, side: "right", score: { left: 1, right: 1 } },
+    { tick: 600, side: "left", score: { left: 2, right: 1 } },
+  ];
+  const rallies = [
+    { from: 0, vx: 300 },
+    { from: 120, vx: -150 },
+    { from: 360, vx: 150 },
+  ];
+  const frames = [];
+  for (let tick = 0; tick <= 600; tick += 2) {
+    const rally = rallies.filter((r) => r.from <= tick).pop();
+    const scored = points.filter((p) => p.tick <= tick).pop();
+    const t = (tick - rally.from) / 60;
+    frames.push(
+      state(tick, {
+        ball: { x: 500 + rally.vx * t, y: 300 + 40 * t, vx: rally.vx, vy: 40 },
+        paddles: { left: Math.max(50, 300 - tick), right: 300 },
+        score: scored ? scored.score : {},
+        acks: { left: tick, right: tick },
+      }),
+    );
+  }
+  return {
+    match: "6f1c0000-0000-4000-8000-0000000000aa",
+    tick_rate: 60,
+    frame_every: 2,
+    field: FIELD,
+    players: [
+      { side: "left", username: "alice" },
+      { side: "right", username: "bob" },
+    ],
+    frames,
+    points,
+    pauses: [{ tick: 240, missing: ["bob"], resumed_tick: 240 }],
+    end: { tick: 600, status: "finished", reason: "points", winner: "left", score: { left: 2, right: 1 } },
+  };
+}

@@ -16,6 +16,7 @@ const stage = document.getElementById("stage");
 const canvas = document.getElementById("field");
 const statusEl = document.getElementById("game-status");
 const debugEl = document.getElementById("debug");
+const replayLink = document.getElementById("watch-replay");
 
 const page = {
   matchId: root.dataset.matchId,
@@ -109,8 +110,14 @@ function refreshStatus() {
 
 // ---- the end of a match --------------------------------------------------------
 
+// A finished match was recorded: the game-over panel links to its replay.
+function offerReplay(match) {
+  if (replayLink && match && match.status === "finished") replayLink.hidden = false;
+}
+
 function finishFromMatch(match) {
   page.match = match;
+  offerReplay(match);
   page.final = {
     winner: match.winner || null,
     score: match.score || { left: 0, right: 0 },
@@ -212,6 +219,7 @@ function connect(match, token) {
     api("GET", page.apiUrl)
       .then(({ data }) => {
         page.match = data;
+        offerReplay(data);
       })
       .catch(() => {});
   });

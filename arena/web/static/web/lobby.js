@@ -39,6 +39,7 @@ const state = {
 
 const playUrl = (id) => `${root.dataset.playUrl}${id}/`;
 const watchUrl = (id) => `${root.dataset.watchUrl}${id}/`;
+const replayUrl = (id) => `${root.dataset.replayUrl}${id}/`;
 
 // ---- helpers -----------------------------------------------------------------
 
@@ -126,6 +127,12 @@ function resultText(match) {
   return `${match.status}${reason}`;
 }
 
+// A played match has a replay; a cancelled or failed one may never have started.
+function replayLink(match) {
+  if (match.status !== "finished") return null;
+  return el("a", { class: "btn btn-small", href: replayUrl(match.id), text: "Watch replay", "data-testid": "replay" });
+}
+
 // ---- rendering -----------------------------------------------------------------
 
 function renderLive(matches) {
@@ -157,6 +164,7 @@ function renderRecent(matches) {
       el("td", { class: "num score", text: scoreOf(m) }),
       el("td", { class: `result result-${m.status}`, text: resultText(m) }),
       el("td", { class: "when muted", text: relativeTime(m.finished_at || m.created_at), title: m.finished_at || "" }),
+      el("td", { class: "actions-cell" }, replayLink(m)),
     ),
   );
   els.recentBody.replaceChildren(...rows);

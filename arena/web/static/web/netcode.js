@@ -49,6 +49,15 @@ export function reflect(pos, vel, dt, lo, hi) {
   return lo + (p <= span ? p : period - p);
 }
 
+// Whether the ball went from `a` to `b` (two snapshots' balls, `dt` seconds
+// apart) by a serve or a reset rather than by flying: then it must not be drawn
+// sweeping across the field in between.
+export function teleported(a, b, dt) {
+  const speed = Math.max(Math.hypot(a.vx, a.vy), Math.hypot(b.vx, b.vy));
+  const moved = Math.hypot(b.x - a.x, b.y - a.y);
+  return moved > speed * dt * 2 + 30;
+}
+
 // Limits of a paddle's centre on the field.
 export function paddleLimits(field) {
   const half = field.paddle_height / 2;
@@ -407,10 +416,7 @@ export class Netcode extends Emitter {
   }
 
   _teleported(a, b) {
-    const dt = b.st - a.st;
-    const speed = Math.max(Math.hypot(a.ball.vx, a.ball.vy), Math.hypot(b.ball.vx, b.ball.vy));
-    const moved = Math.hypot(b.ball.x - a.ball.x, b.ball.y - a.ball.y);
-    return moved > speed * dt * 2 + 30;
+    return teleported(a.ball, b.ball, b.st - a.st);
   }
 
   // ---- prediction ------------------------------------------------------------

@@ -141,7 +141,8 @@ export class Renderer {
     this._drawScores(view);
     this._drawPaddles(view);
     this._drawBall(view);
-    if (view.role === "spectator") this._drawBadge("SPECTATING", field);
+    const badge = view.badge ?? (view.role === "spectator" ? "SPECTATING" : null);
+    if (badge) this._drawBadge(badge, field);
     const banner = view.phase === "over" ? null : bannerFor(view);
     if (banner) this._drawBanner(banner, field);
     if (view.phase === "over") {
@@ -162,6 +163,7 @@ export class Renderer {
       score: { ...view.score },
       players: { ...view.players },
       banner: banner ? [banner.big, banner.text].filter(Boolean).join(" ") : null,
+      badge: badge || null,
       gameOver: view.gameOver ? { ...view.gameOver } : null,
       size: { width: css.width, height: css.height, dpr },
     };
