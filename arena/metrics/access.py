@@ -11,9 +11,9 @@ an address outside the allowed networks is refused too, whoever set that header.
 from __future__ import annotations
 
 import hmac
-import ipaddress
 
 from arena.conf import settings
+from arena.security.client_address import address_in, client_address
 
 FORWARDING_HEADERS = ("HTTP_X_FORWARDED_FOR", "HTTP_X_REAL_IP", "HTTP_FORWARDED")
 
@@ -26,19 +26,7 @@ def token_ok(authorization: str) -> bool:
 
 
 def address_ok(address: str) -> bool:
-    try:
-        ip = ipaddress.ip_address(address.strip().strip("[]"))
-    except ValueError:
-        return False
-    if ip.version == 6 and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
-    for entry in settings.ARENA_METRICS_ALLOWED:
-        try:
-            if ip in ipaddress.ip_network(entry, strict=False):
-                return True
-        except (ValueError, TypeError):
-            continue
-    return False
+    return address_in(address, settings.ARENA_METRICS_ALLOWED)
 
 
 def forwarded_addresses(meta: dict) -> list[str]:
@@ -67,7 +55,5 @@ def request_allowed(request) -> bool:
     """May this Django request read /metrics?"""
     if token_ok(str(request.META.get("HTTP_AUTHORIZATION", ""))):
         return True
-    from arena.security.client_address import client_address
-
     addresses = [client_address(request), *forwarded_addresses(request.META)]
     return all(address_ok(address) for address in addresses)

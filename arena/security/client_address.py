@@ -35,10 +35,19 @@ def client_address(request: HttpRequest) -> str:
 
 
 def _is_trusted_proxy(peer: str) -> bool:
-    ip = _ip(peer)
+    return address_in(peer, getattr(settings, "TRUSTED_PROXY_ADDRESSES", []))
+
+
+def address_in(address: str, networks: list[str]) -> bool:
+    """True if `address` (an IP, brackets allowed; an IPv4-mapped IPv6 address
+    counts as its IPv4 one) is in one of `networks` (CIDRs or single addresses;
+    unparsable entries match nothing, so a typo never opens anything)."""
+    ip = _ip(address.strip().strip("[]"))
     if ip is None:
         return False
-    for entry in getattr(settings, "TRUSTED_PROXY_ADDRESSES", []):
+    if ip.version == 6 and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    for entry in networks:
         try:
             if ip in ipaddress.ip_network(entry, strict=False):
                 return True

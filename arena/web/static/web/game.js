@@ -4,7 +4,7 @@
 import { io } from "socket.io-client";
 import { api } from "./api.js";
 import { Netcode, DEFAULT_FIELD } from "./netcode.js";
-import { Renderer } from "./render.js";
+import { Renderer, gameOverPanel } from "./render.js";
 
 const FINAL = new Set(["finished", "cancelled", "failed"]);
 const PING_INTERVAL_MS = 1000;
@@ -82,12 +82,7 @@ function currentView(now) {
 const renderer = new Renderer(canvas, {
   getView: currentView,
   container: stage,
-  gameOver: {
-    root: document.getElementById("game-over"),
-    title: document.getElementById("game-over-title"),
-    score: document.getElementById("game-over-score"),
-    reason: document.getElementById("game-over-reason"),
-  },
+  gameOver: gameOverPanel(),
 });
 
 // ---- status line -------------------------------------------------------------

@@ -70,6 +70,16 @@ function joinNames(names) {
   return `${names.slice(0, -1).join(", ")} and ${names[names.length - 1]}`;
 }
 
+/** The game-over panel's elements, by the ids both the live and the replay page use. */
+export function gameOverPanel(doc = document) {
+  return {
+    root: doc.getElementById("game-over"),
+    title: doc.getElementById("game-over-title"),
+    score: doc.getElementById("game-over-score"),
+    reason: doc.getElementById("game-over-reason"),
+  };
+}
+
 export class Renderer {
   /**
    * @param {HTMLCanvasElement} canvas

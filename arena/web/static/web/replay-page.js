@@ -5,7 +5,7 @@
 
 import { api } from "./api.js";
 import { DEFAULT_FIELD } from "./netcode.js";
-import { Renderer, describeReason } from "./render.js";
+import { Renderer, describeReason, gameOverPanel } from "./render.js";
 import { Timeline, Playback, ReplayError, SPEEDS, SEEK_SECONDS, formatClock } from "./replay.js";
 
 const FINAL = new Set(["finished", "cancelled", "failed"]);
@@ -68,12 +68,7 @@ function currentView(now) {
 const renderer = new Renderer(document.getElementById("field"), {
   getView: currentView,
   container: stage,
-  gameOver: {
-    root: document.getElementById("game-over"),
-    title: document.getElementById("game-over-title"),
-    score: document.getElementById("game-over-score"),
-    reason: document.getElementById("game-over-reason"),
-  },
+  gameOver: gameOverPanel(),
 });
 
 // ---- controls ----------------------------------------------------------------
