@@ -3,15 +3,17 @@
 A room adds its match while it runs and discards it when it ends. However many
 matches a process serves, its heartbeat costs one UPDATE per interval
 (`services.matches_heartbeat`), made through the process's one database thread.
-The same write says which matches are no longer this process's to serve (cancelled,
-failed over after a lost host, moved): `on_ended` stops each of them, and its
-clients get `game_over` with that reason.
+The same write records each match's spectator count (what `manage.py matches`
+shows; the game servers are the only ones who know it) and says which matches are
+no longer this process's to serve (cancelled, failed over after a lost host,
+moved): `on_ended` stops each of them, and its clients get `game_over` with that
+reason.
 """
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 
 logger = logging.getLogger("arena.gameserver")
 
@@ -19,29 +21,30 @@ logger = logging.getLogger("arena.gameserver")
 class Heartbeat:
     def __init__(
         self,
-        write: Callable[[list[str]], Awaitable[dict[str, str]]],
+        write: Callable[[Mapping[str, int]], Awaitable[dict[str, str]]],
         interval: float,
         on_ended: Callable[[str, str], object] | None = None,
     ) -> None:
         self.write = write
         self.interval = interval
         self.on_ended = on_ended
-        self.match_ids: set[str] = set()
+        # match id -> how to count its spectators now
+        self.matches: dict[str, Callable[[], int]] = {}
         self._task: asyncio.Task | None = None
 
-    def add(self, match_id: str) -> None:
-        self.match_ids.add(match_id)
+    def add(self, match_id: str, spectators: Callable[[], int] = lambda: 0) -> None:
+        self.matches[match_id] = spectators
         if self._task is None:
             self._task = asyncio.create_task(self._run())
 
     def discard(self, match_id: str) -> None:
-        self.match_ids.discard(match_id)
+        self.matches.pop(match_id, None)
 
     async def _run(self) -> None:
         try:
-            while self.match_ids:
+            while self.matches:
                 try:
-                    ended = await self.write(sorted(self.match_ids))
+                    ended = await self.write({match_id: count() for match_id, count in sorted(self.matches.items())})
                 except Exception:
                     logger.warning("heartbeat write failed", exc_info=True)
                 else:

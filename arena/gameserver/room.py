@@ -356,7 +356,7 @@ class Room:
     async def run(self) -> Outcome:
         """Serve the match from the first connection to the recorded result."""
         if self.heartbeat is not None:
-            self.heartbeat.add(self.info.id)
+            self.heartbeat.add(self.info.id, self.spectator_count)
         try:
             try:
                 self.outcome = await self._run()

@@ -12,7 +12,7 @@ import asyncio
 import base64
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
 from asgiref.sync import sync_to_async
@@ -179,10 +179,12 @@ async def _encoded(replay: Recorder | None) -> bytes | None:
     return await asyncio.to_thread(lambda: replays.encode(replay.recording()))
 
 
-async def write_heartbeat(match_ids: list[str], host_name: str | None = None) -> dict[str, str]:
-    """One UPDATE for every match of the process (never retried: the next beat is);
-    returns the matches no longer live here, with why (see `services.matches_heartbeat`)."""
-    return await sync_to_async(_fresh_connection_on_error(services.matches_heartbeat))(match_ids, host_name=host_name)
+async def write_heartbeat(spectators: Mapping[str, int], host_name: str | None = None) -> dict[str, str]:
+    """One UPDATE for every match of the process, `spectators` by match id (never
+    retried: the next beat is); returns the matches no longer live here, with why
+    (see `services.matches_heartbeat`)."""
+    beat = sync_to_async(_fresh_connection_on_error(services.matches_heartbeat))
+    return await beat(list(spectators), host_name=host_name, spectators=spectators)
 
 
 def _adopt_connections() -> None:

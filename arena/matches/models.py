@@ -32,6 +32,8 @@ class Match(models.Model):
     port = models.PositiveIntegerField(null=True, blank=True)
     pid = models.PositiveIntegerField(null=True, blank=True)
     heartbeat_at = models.DateTimeField(null=True, blank=True)
+    # Spectators connected as of the game server's last heartbeat (it alone knows).
+    spectators = models.PositiveIntegerField(default=0)
 
     winner = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"

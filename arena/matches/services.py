@@ -11,16 +11,17 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 from uuid import UUID
 
 from arena.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, transaction
-from django.db.models import Count, IntegerField, Subquery, Value
+from django.db.models import Case, Count, F, IntegerField, PositiveIntegerField, Subquery, Value, When
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
@@ -401,8 +402,11 @@ def match_heartbeat(match_id: UUID | str, *, host_name: str | None = None) -> st
     return matches_heartbeat([match_id], host_name=host_name).get(str(match_id))
 
 
-def matches_heartbeat(match_ids: Sequence[UUID | str], *, host_name: str | None = None) -> dict[str, str]:
-    """The game server of these matches is alive: one UPDATE for all of a process's matches.
+def matches_heartbeat(
+    match_ids: Sequence[UUID | str], *, host_name: str | None = None, spectators: Mapping[str, int] | None = None,
+) -> dict[str, str]:
+    """The game server of these matches is alive: one UPDATE for all of a process's matches
+    (with `spectators`, each match's spectator count by id, in the same UPDATE).
 
     Returns the matches its server must stop serving, each with the `game_over`
     reason its clients get (``cancelled``, ``host_lost``, ``server_lost``,
@@ -412,7 +416,14 @@ def matches_heartbeat(match_ids: Sequence[UUID | str], *, host_name: str | None 
     ids = [str(match_id) for match_id in match_ids]
     guard = {"host_name": host_name} if host_name else {}
     beating = Match.objects.filter(pk__in=ids, status__in=LIVE_STATUSES, **guard)
-    if beating.update(heartbeat_at=timezone.now()) == len(ids):
+    values: dict[str, Any] = {"heartbeat_at": timezone.now()}
+    if spectators:
+        values["spectators"] = Case(
+            *(When(pk=match_id, then=Value(max(0, int(count)))) for match_id, count in spectators.items()),
+            default=F("spectators"),
+            output_field=PositiveIntegerField(),
+        )
+    if beating.update(**values) == len(ids):
         return {}
     ended = {}
     rows = {str(row["id"]): row for row in Match.objects.filter(pk__in=ids).values("id", "status", "finish_reason", "host_name")}

@@ -172,6 +172,36 @@ def test_failures_are_counted_by_reason(ops_api, users, game_settings):
     assert not pid_alive(match.pid)
 
 
+@pytest.mark.django_db(transaction=True)
+def test_the_heartbeat_records_spectators_for_the_matches_table(ops_api, users, game_settings):
+    """The game server alone knows its spectators: its heartbeat writes the count,
+    and `manage.py matches` shows it."""
+    game_settings(GAME_HEARTBEAT_INTERVAL="0.3")
+    created = launch(ops_api)
+    match_id, port = created["id"], created["port"]
+
+    def listed() -> str:
+        out = io.StringIO()
+        call_command("matches", stdout=out)
+        line = next(line for line in out.getvalue().splitlines() if line.startswith(match_id))
+        return line.split()[-1]
+
+    async def watch(count: int) -> list[str]:
+        spectators = [GameClient(HOST, port) for _ in range(count)]
+        for client in spectators:
+            assert (await client.connect())["role"] == "spectator"
+        seen = [await db_call(lambda: wait_until(lambda: listed() == str(count), timeout=5) and listed())]
+        for client in spectators:
+            await client.close()
+        seen.append(await db_call(lambda: wait_until(lambda: listed() == "0", timeout=5) and listed()))
+        return seen
+
+    try:
+        assert run(watch(2)) == ["2", "0"]
+    finally:
+        ops_api.delete(f"/api/match/{match_id}")
+
+
 def test_metrics_are_for_loopback_or_a_token(db, settings):
     assert Client().get("/metrics", REMOTE_ADDR="::1").status_code == 200
     refused = Client().get("/metrics", REMOTE_ADDR="203.0.113.7")
@@ -227,7 +257,7 @@ def test_matches_command_lists_live_matches(users):
     assert len(rows) == 1
     cells = rows[0].split()
     assert cells[:6] == [str(match.id), "alice,bob", "playing", "2-1", "203.0.113.9", "25001"]
-    assert cells[6].endswith("s") and cells[7] == "-"
+    assert cells[6].endswith("s") and cells[7] == "0"
     # columns line up under their headers
     assert rows[0].index("playing") == header.index("STATUS")
 

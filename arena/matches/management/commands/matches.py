@@ -1,7 +1,7 @@
 """`python manage.py matches`: the live matches, one line each, like `kubectl get`.
 
-Spectators are counted by the game servers, not the database: the column says
-``-`` (the machine's total is `arena_gameserver_spectators` on /metrics).
+Spectators are counted by the game servers and written with their heartbeat, so
+that column is at most one heartbeat interval old.
 """
 from __future__ import annotations
 
@@ -43,7 +43,7 @@ def rows(limit: int) -> list[tuple[str, ...]]:
             host,
             str(match.port) if match.port else "-",
             age(match.created_at, now),
-            "-",
+            str(match.spectators),
         ))
     return found
 
