@@ -8,7 +8,9 @@ from __future__ import annotations
 
 from arena.conf import settings
 from django.contrib.auth import authenticate
+from django.utils.decorators import method_decorator
 from django.utils.module_loading import import_string
+from django.views.decorators.gzip import gzip_page
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import exceptions, permissions, serializers, status
 from rest_framework.parsers import JSONParser
@@ -288,6 +290,9 @@ REPLAY_FRAMES = inline_serializer(
 )
 
 
+# Replays are large, repetitive JSON (a 5-minute match's frames are ~1.5 MB, about a
+# tenth of that compressed): compressed for clients that accept it.
+@method_decorator(gzip_page, name="dispatch")
 class MatchReplayView(ArenaAPIView):
     """The recording of an ended match: seed, rules, applied inputs, pauses, points,
     end and snapshot digest (docs/protocol.md). Readable by whoever may read the match."""
@@ -297,6 +302,7 @@ class MatchReplayView(ArenaAPIView):
         return Response(replays.replay_get(match_id))
 
 
+@method_decorator(gzip_page, name="dispatch")
 class MatchReplayFramesView(ArenaAPIView):
     """The replay played again through this server's rules: every snapshot as it was
     broadcast, for a viewer to draw. 409 `replay_rules_mismatch` if the match was

@@ -5,6 +5,7 @@ the suite's real matches are replayed in tests/integration (assert_replay_reprod
 from __future__ import annotations
 
 import base64
+import gzip
 import json
 import uuid
 
@@ -69,6 +70,10 @@ def test_a_finished_match_serves_its_replay_and_its_frames(users):
     assert set(shown["frames"][0]) == {"tick", "ball", "paddles", "score", "acks"}
     assert shown["frames"][-1]["score"] == body["end"]["score"] and shown["frames"][-1]["tick"] == body["end"]["tick"]
     assert shown["points"] == body["points"] and shown["pauses"] == body["pauses"] and shown["end"] == body["end"]
+    # compressed for a client that accepts it, the same JSON inside
+    packed = carol.get(f"/api/match/{match.pk}/replay/frames", HTTP_ACCEPT_ENCODING="gzip")
+    assert packed["Content-Encoding"] == "gzip" and len(packed.content) < len(frames.content) / 3
+    assert json.loads(gzip.decompress(packed.content)) == shown
 
 
 def test_no_replay_for_live_unknown_or_unplayed_matches(users):
