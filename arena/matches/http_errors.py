@@ -1,6 +1,9 @@
 """Every HTTP error of the API in one JSON form: `{"error": code, "detail": message}`."""
 from __future__ import annotations
 
+import logging
+
+from django.db import InterfaceError, OperationalError
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.views import defaults
 from rest_framework import exceptions
@@ -8,6 +11,11 @@ from rest_framework.response import Response
 
 from arena.matches.errors import ArenaError, error_body
 from arena.security.throttle import Throttled
+
+logger = logging.getLogger("arena.matches")
+
+#: What a client should wait before trying again when the database is unreachable.
+DATABASE_RETRY_AFTER = 1
 
 
 def _flatten(detail: object) -> str:
@@ -42,6 +50,13 @@ def exception_handler(exc: Exception, context: dict) -> Response | None:
                         headers={"Retry-After": str(exc.retry_after)})
     if isinstance(exc, Http404):
         return Response(error_body("not_found", "Not found."), status=404)
+    if isinstance(exc, (OperationalError, InterfaceError)):
+        # The database is down or full ("too many clients"): a client can tell
+        # that from a bug of ours, and retry (each write committed whole or not at
+        # all; a retry with the match's `id` cannot make a second match).
+        logger.error("database unavailable during %s: %s", _where(context), exc)
+        return Response(error_body("database_unavailable", "The database cannot be reached; try again shortly."),
+                        status=503, headers={"Retry-After": str(DATABASE_RETRY_AFTER)})
     if isinstance(exc, exceptions.APIException):
         code = next((c for cls, c in _DRF_CODES.items() if isinstance(exc, cls)), "error")
         headers = {}
@@ -55,6 +70,11 @@ def exception_handler(exc: Exception, context: dict) -> Response | None:
             status_code = exc.status_code
         return Response(error_body(code, _flatten(exc.detail)), status=status_code, headers=headers)
     return None
+
+
+def _where(context: dict) -> str:
+    request = context.get("request")
+    return f"{request.method} {request.path}" if request is not None else "a request"
 
 
 def not_found(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:

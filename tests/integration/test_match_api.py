@@ -83,3 +83,31 @@ def test_openapi_schema_is_served(ops_api):
 def test_detail_needs_authentication(users):
     assert_error(client_for(None).get(f"/api/match/{uuid.uuid4()}"), 401, "not_authenticated")
     assert User.objects.filter(username="alice").exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_unreachable_database_is_a_503_with_its_own_code(ops_api):
+    """The API's database refuses the connection (down, or "too many clients"):
+    503 database_unavailable with Retry-After, not a 500, and nothing stored."""
+    import socket
+
+    from django.db import connection
+
+    saved = dict(connection.settings_dict)
+    connection.close()
+    if connection.vendor == "sqlite":
+        connection.settings_dict["NAME"] = "/nonexistent-directory/arena.sqlite3"
+    else:
+        with socket.socket() as probe:  # a port nothing listens on
+            probe.bind(("127.0.0.1", 0))
+            closed_port = probe.getsockname()[1]
+        connection.settings_dict.update(HOST="127.0.0.1", PORT=str(closed_port))
+    try:
+        response = ops_api.put("/api/match", {"players": ["alice", "bob"]}, format="json")
+    finally:
+        connection.close()
+        connection.settings_dict.clear()
+        connection.settings_dict.update(saved)
+    assert response.status_code == 503, response.content
+    assert response.json()["error"] == "database_unavailable" and response["Retry-After"] == "1"
+    assert not Match.objects.exists()
