@@ -48,8 +48,13 @@ class ReplayRulesMismatch(ArenaError):
     code = "replay_rules_mismatch"
 
 
-class BadReplay(ValueError):
-    """Stored data that is not a replay this code can read."""
+class BadReplay(ArenaError, ValueError):
+    """Stored data that is not a replay this code can read: damaged, or written by
+    a format this code does not know. The server's fault, not the client's, so a
+    500, but with a code that says what it is."""
+
+    status_code = 500
+    code = "replay_unreadable"
 
 
 # --- the stored form -------------------------------------------------------------

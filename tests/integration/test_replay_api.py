@@ -103,6 +103,14 @@ def test_other_rules_give_409_and_the_raw_replay_stays_downloadable(users):
     assert raw.status_code == 200 and raw.json()["rules"]["version"] == RULES_VERSION + 1
 
 
+def test_a_damaged_replay_is_a_500_that_says_so(users):
+    match, _ = finished_match(users)
+    MatchReplay.objects.filter(match=match).update(data=b"not a replay")
+    api = client_for(users["alice"])
+    for path in ("replay", "replay/frames"):
+        assert "unreadable replay" in assert_error(api.get(f"/api/match/{match.pk}/{path}"), 500, "replay_unreadable")["detail"]
+
+
 def test_the_replay_is_written_with_the_result_once_and_never_for_a_refused_one(users):
     match, recording = finished_match(users)
     _, other = recorded(seed=12)
