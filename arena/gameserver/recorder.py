@@ -6,7 +6,7 @@ state. The room calls a `Recorder` at a few points: each applied input, each poi
 each pause and resume, each ``state`` snapshot it broadcasts, and the end.
 
 Every broadcast snapshot is covered by a chained hash (``h = sha256(h_prev ||
-snapshot_bytes(payload))``), with a checkpoint every `CHECKPOINT_EVERY` snapshots
+snapshot_packet(payload))``), with a checkpoint every `CHECKPOINT_EVERY` snapshots
 and the final digest: a replay that re-runs the inputs through the same code
 (`arena.matches.replays`) proves it reproduced every snapshot the players saw
 without the recording storing any of them. The ticks the snapshots were taken at
@@ -39,16 +39,16 @@ GENESIS = bytes(32)
 _sha256 = hashlib.sha256
 
 
-def snapshot_bytes(payload: dict[str, Any]) -> bytes:
-    """The bytes of a ``state`` snapshot that the digest covers: the Socket.IO packet
-    the room broadcasts (``2["state",{...}]``, `encode_event`), so recording costs no
-    second encoding."""
-    return encode_event(wire.STATE, payload).encode()
+def snapshot_packet(payload: dict[str, Any]) -> str:
+    """What the digest covers of a ``state`` snapshot: the Socket.IO packet the room
+    broadcasts (``2["state",{...}]``, `encode_event`), so recording costs no second
+    encoding."""
+    return encode_event(wire.STATE, payload)
 
 
-def chain(digest: bytes, payload: dict[str, Any]) -> bytes:
-    """The digest after one more snapshot."""
-    return _sha256(digest + snapshot_bytes(payload)).digest()
+def chain(digest: bytes, packet: str) -> bytes:
+    """The digest after one more snapshot (its `snapshot_packet`)."""
+    return _sha256(digest + packet.encode()).digest()
 
 
 class Recorder:
@@ -88,8 +88,8 @@ class Recorder:
     def snapshot(self, tick: int, payload: dict[str, Any]) -> str:
         """The room broadcasts `payload` (a ``state``) at game tick `tick`: returns the
         encoded packet, for the broadcast to send as is."""
-        encoded = encode_event(wire.STATE, payload)
-        self.digest = _sha256(self.digest + encoded.encode()).digest()
+        encoded = snapshot_packet(payload)
+        self.digest = chain(self.digest, encoded)
         self.snapshots += 1
         if not self.snapshots % CHECKPOINT_EVERY:
             self.checkpoints.append(self.digest.hex())

@@ -17,7 +17,7 @@ that changes its move several times a second takes about 10 KiB.
 Re-simulation uses the same code as the room: the game from ``GAME_RULES``
 (rebuilt from the recorded config and seed by the module's ``from_config``),
 inputs applied before the step from their tick, ``1 / tick_rate`` per step, and
-snapshots taken at the recorded ticks and hashed as `recorder.snapshot_bytes`,
+snapshots taken at the recorded ticks and hashed as `recorder.snapshot_packet`,
 so a digest that matches proves every broadcast snapshot was reproduced.
 """
 from __future__ import annotations
@@ -31,7 +31,7 @@ from uuid import UUID
 
 from arena.conf import settings
 from arena.gameserver.game import Game, load_restorer, load_rules
-from arena.gameserver.recorder import FORMAT, GENESIS, chain
+from arena.gameserver.recorder import FORMAT, GENESIS, chain, snapshot_packet
 from arena.matches.errors import ArenaError, NotFound
 from arena.matches.models import Match, MatchReplay
 
@@ -279,7 +279,7 @@ def verify(replay: Mapping[str, Any], game: Game | None = None, keep: list | Non
     checkpoints = recorded["checkpoints"]
     every = recorded["every"]
     for payload in resimulate(replay, game):
-        digest = chain(digest, payload)
+        digest = chain(digest, snapshot_packet(payload))
         result.snapshots += 1
         if keep is not None:
             keep.append(payload)
