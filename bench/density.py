@@ -18,6 +18,9 @@ past saturation and a larger N says nothing more.
 settings (one web server per variant, up side by side, the variants of one N
 measured back to back, taking turns going first), so a feature's cost is read
 from two rows of one run; repeat a step (`--sweep 25,25,25,25`) on a busy machine.
+With `--together` the variants' N matches each play at the same time, measured
+over one window: the way to read a difference of a few per cent, which the
+machine's drift between two back-to-back steps can exceed.
 
 `--matches-per-process 1,8` runs the sweep once per hosting mode
 (`GAME_MATCHES_PER_PROCESS`), in the same run, each behind a web server of its
@@ -136,55 +139,72 @@ def _exists(pid: int) -> bool:
         return False
 
 
-def measure_step(server: DjangoServer, load: LoadGenerator, ops: str, accounts: Accounts, n: int,
-                 args) -> dict:
-    pairs = [accounts.take(2) for _ in range(n)]
+def measure_step(servers: list[tuple[str, DjangoServer]], load: LoadGenerator, ops: str, accounts: Accounts,
+                 n: int, args) -> list[dict]:
+    """N matches behind each of `servers` (one per variant), all playing at once and
+    measured over the same window: one row per variant. With one server this is a
+    plain step; with several (`--together`) the machine's drift falls on every
+    variant alike, which is what a small difference between them needs."""
     started = time.monotonic()
-    matches, launch_errors = launch_matches(server, ops, pairs, points=21)
-    launched = time.monotonic() - started
-    ok, connect_errors = load.connect(player_specs(matches, "random", args.probes))
-    playing, waited = wait_until_playing(server, ops, matches, PLAYING_WAIT)
+    launched = []
+    for _label, server in servers:
+        pairs = [accounts.take(2) for _ in range(n)]
+        launched.append(launch_matches(server, ops, pairs, points=21))
+    launch_seconds = time.monotonic() - started
+    ok, connect_errors = load.connect([spec for matches, _ in launched
+                                       for spec in player_specs(matches, "random", args.probes)])
+    waits = [wait_until_playing(server, ops, matches, PLAYING_WAIT)
+             for (_label, server), (matches, _) in zip(servers, launched)]
     time.sleep(args.warmup)
-    pids = game_servers(server.pid())
-    others = [p for p in (load_pids(load)) if p]
-    cpu0, load_cpu0, busy0, wall0 = cpu_seconds(pids), cpu_seconds(others), machine_busy(), time.monotonic()
+    pids = [game_servers(server.pid()) for _label, server in servers]
+    others = [p for p in load_pids(load) if p]
+    cpu0, load_cpu0, busy0, wall0 = [cpu_seconds(p) for p in pids], cpu_seconds(others), machine_busy(), time.monotonic()
     results = load.measure(args.seconds)
-    cpu1, load_cpu1, busy1, wall1 = cpu_seconds(pids), cpu_seconds(others), machine_busy(), time.monotonic()
-    uss = uss_mib(pids, limit=len(pids))
+    cpu1, load_cpu1, busy1, wall1 = [cpu_seconds(p) for p in pids], cpu_seconds(others), machine_busy(), time.monotonic()
+    uss = [uss_mib(p, limit=len(p)) for p in pids]
     window = wall1 - wall0
-    servers_cpu = sum(cpu1[p] - cpu0[p] for p in cpu1 if p in cpu0)
+    servers_cpu = [sum(after[p] - before[p] for p in after if p in before) for before, after in zip(cpu0, cpu1)]
     loadgen_cpu = sum(load_cpu1[p] - load_cpu0[p] for p in load_cpu1 if p in load_cpu0)
     machine_cpu = busy1[0] - busy0[0]
-    stop_servers(pids)
+    for group in pids:
+        stop_servers(group)
     load.close()
-    loops = loop_stats_from_logs(m["id"] for m in matches)
-    summary = analyse(results)
-    summary.update({
-        "n": n,
-        "launched": len(matches),
-        "launch_seconds": launched,
-        "launch_errors": launch_errors[:5],
-        "connections": ok,
-        "playing_before_window": playing,
-        "waited_for_playing": waited,
-        "connect_errors": connect_errors[:5],
-        "game_servers": len(pids),
-        "servers_cpu_pct": 100 * servers_cpu / window,
-        "server_cpu_ms_per_s": 1000 * servers_cpu / window / max(1, len(pids)),
-        "loadgen_cpu_pct_psutil": 100 * loadgen_cpu / window,
-        "machine_cpu_pct": 100 * machine_cpu / window,
-        "other_cpu_pct": 100 * (machine_cpu - servers_cpu - loadgen_cpu) / window,
-        "uss_mib_mean": sum(uss) / len(uss) if uss else float("nan"),
-        "uss_mib_per_match": sum(uss) / max(1, len(matches)),
-        "cpu_ms_per_match_s": 1000 * servers_cpu / window / max(1, playing),
-        "per_process": args.per_process,
-        "variant": args.variant,
-        "uss_mib_max": max(uss) if uss else float("nan"),
-        "loop": loops,
-        "server_tick_rate": server_tick_rate(loops),
-        "loadavg": os.getloadavg()[0],
-    })
-    return summary
+    steps = []
+    for index, (label, _server) in enumerate(servers):
+        matches, launch_errors = launched[index]
+        playing, waited = waits[index]
+        ids = {m["id"] for m in matches}
+        loops = loop_stats_from_logs(ids)
+        summary = analyse([{**r, "conns": {k: c for k, c in r["conns"].items() if c["match"] in ids}}
+                           for r in results])
+        summary.update({
+            "n": n,
+            "together": len(servers) > 1,
+            "launched": len(matches),
+            "launch_seconds": launch_seconds,
+            "launch_errors": launch_errors[:5],
+            "connections": ok,
+            "playing_before_window": playing,
+            "waited_for_playing": waited,
+            "connect_errors": connect_errors[:5],
+            "game_servers": len(pids[index]),
+            "servers_cpu_pct": 100 * servers_cpu[index] / window,
+            "server_cpu_ms_per_s": 1000 * servers_cpu[index] / window / max(1, len(pids[index])),
+            "loadgen_cpu_pct_psutil": 100 * loadgen_cpu / window,
+            "machine_cpu_pct": 100 * machine_cpu / window,
+            "other_cpu_pct": 100 * (machine_cpu - sum(servers_cpu) - loadgen_cpu) / window,
+            "uss_mib_mean": sum(uss[index]) / len(uss[index]) if uss[index] else float("nan"),
+            "uss_mib_per_match": sum(uss[index]) / max(1, len(matches)),
+            "cpu_ms_per_match_s": 1000 * servers_cpu[index] / window / max(1, playing),
+            "per_process": args.per_process,
+            "variant": label,
+            "uss_mib_max": max(uss[index]) if uss[index] else float("nan"),
+            "loop": loops,
+            "server_tick_rate": server_tick_rate(loops),
+            "loadavg": os.getloadavg()[0],
+        })
+        steps.append(summary)
+    return steps
 
 
 def load_pids(load: LoadGenerator) -> list[int]:
@@ -247,6 +267,9 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--plot", default="docs/bench-density.png")
     parser.add_argument("--matches-per-process", default="1,8",
                         help="comma-separated GAME_MATCHES_PER_PROCESS values, one sweep each (e.g. 1,8)")
+    parser.add_argument("--together", action="store_true",
+                        help="with --compare-env: N matches of every variant play at once and are measured "
+                             "over the same window (the machine's drift falls on each alike)")
     add_emit_option(parser)
     add_compare_env_option(parser)
     args = parser.parse_args(argv)
@@ -273,12 +296,12 @@ def main(argv: list[str] | None = None) -> dict:
                         # The variants take turns going first (a sweep of 25,25,25,25 repeats
                         # a step): whatever the previous step leaves behind falls on each alike.
                         shift = index % len(servers)
-                        for label, server in servers[shift:] + servers[:shift]:
-                            args.variant = label
-                            step = measure_step(server, load, accounts_data["ops"], accounts, n, args)
-                            data["steps"].append(step)
-                            print(table(HEADERS, [row(step)]).splitlines()[-1], flush=True)
-                            saturated |= step["server_tick_rate"] < 50 or step["latency_ms"]["player"]["p99"] > 2000
+                        turns = servers[shift:] + servers[:shift]
+                        for group in ([turns] if args.together else [[turn] for turn in turns]):
+                            for step in measure_step(group, load, accounts_data["ops"], accounts, n, args):
+                                data["steps"].append(step)
+                                print(table(HEADERS, [row(step)]).splitlines()[-1], flush=True)
+                                saturated |= step["server_tick_rate"] < 50 or step["latency_ms"]["player"]["p99"] > 2000
                         if saturated:
                             print("stopping the sweep: the machine is far past saturation")
                             break

@@ -347,7 +347,7 @@ def running_site(extra_env: dict[str, str] | None = None, port: int | None = Non
 
 def assert_replay_reproduces(match_id: str, *clients) -> dict:
     """Replay a match a real game server played and check it bit for bit: every
-    broadcast snapshot (the chained digest recorded live), the final score and
+    broadcast snapshot (the digest recorded live), the final score and
     winner, and, for each of `clients` (`arena.client.GameClient`s that watched
     it), that the snapshots it received are the replay's, in a row. Returns the replay."""
     from arena.gameserver import wire

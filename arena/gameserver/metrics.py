@@ -4,9 +4,9 @@ Hundreds of matches of one process step 60 times a second; a prometheus_client
 call costs a lock, a pid check and a write to a memory-mapped file. So nothing on
 the per-match per-tick path touches prometheus_client: the room adds to ints of
 its own (`RoomStats`, `Broadcaster.bytes`), the ticker to its `LoopStats`, its
-step count and `batch()` below (a bucket index and two additions per wake-up of
-the process), and `ProcessMetrics` turns what changed into a dozen metric writes
-once a second, and once more when a match ends. `docs/benchmarks.md` measures it.
+step count and the two lists of wake-up durations `BatchedHistogram` keeps (two
+appends per wake-up of the process), and `ProcessMetrics` turns what changed
+into a dozen metric writes once a second, and once more when a match ends. `docs/benchmarks.md` measures it.
 
 Each process writes its own files of the machine's metrics directory
 (`arena.metrics.multiprocess`); a scrape sums them. One JSON line per match at its
@@ -50,31 +50,31 @@ class RoomStats:
 
 
 class BatchedHistogram:
-    """Observations of an unlabelled prometheus Histogram, kept in ints until `flush`.
+    """Observations of an unlabelled prometheus Histogram, kept in a list until `flush`.
 
-    Adds a flush's counts to the histogram's bucket values at once instead of one
-    locked write per observation (prometheus_client keeps per-bucket, not
-    cumulative, counts: `Histogram.observe`)."""
+    An observation is one append to ``values`` (the ticker appends to it directly,
+    once per wake-up); `flush` sorts them into buckets and adds the counts to the
+    histogram's bucket values at once instead of one locked write per observation
+    (prometheus_client keeps per-bucket, not cumulative, counts: `Histogram.observe`)."""
 
     def __init__(self, histogram: Any) -> None:
         self.histogram = histogram
         self.bounds = list(histogram._upper_bounds)  # ends with +Inf
-        self.counts = [0] * len(self.bounds)
-        self.total = 0.0
-
-    def observe(self, value: float) -> None:
-        self.counts[bisect_left(self.bounds, value)] += 1
-        self.total += value
+        self.values: list[float] = []
 
     def flush(self) -> None:
-        if not any(self.counts):
+        values = self.values
+        if not values:
             return
-        for bucket, count in zip(self.histogram._buckets, self.counts):
+        bounds = self.bounds
+        counts = [0] * len(bounds)
+        for value in values:
+            counts[bisect_left(bounds, value)] += 1
+        for bucket, count in zip(self.histogram._buckets, counts):
             if count:
                 bucket.inc(count)
-        self.histogram._sum.inc(self.total)
-        self.counts = [0] * len(self.bounds)
-        self.total = 0.0
+        self.histogram._sum.inc(sum(values))
+        values.clear()
 
 
 class ProcessMetrics:
@@ -91,12 +91,7 @@ class ProcessMetrics:
         self.counted: dict[str, tuple[int, int, int]] = {}  # match id -> (inputs, dropped, bytes) flushed
         self.loop = (0, 0, 0)  # the ticker's (match steps, late batches, dropped steps) flushed
         self._task: asyncio.Task | None = None
-        host.ticker.timings = self
-
-    def batch(self, work: float, send: float) -> None:
-        """One wake-up of the ticker: `work` seconds in all, `send` of them sending."""
-        self.tick.observe(work)
-        self.send.observe(send)
+        host.ticker.timings = (self.tick.values, self.send.values)
 
     def start(self) -> None:
         if self._task is None:

@@ -7,7 +7,8 @@ for the API (`replay_get`, `replay_frames`) and re-runs one through the game's
 code (`resimulate`, `verify`), for the API, the tests and ``manage.py
 replay_check`` alike.
 
-Stored form (``MatchReplay.data``, format 1): zlib-compressed JSON of the
+Stored form (``MatchReplay.data``, formats 1 and 2, which differ only in how
+the snapshot digest is computed: `recorder.DIGESTS`): zlib-compressed JSON of the
 recording with its inputs as one flat list of integers, four per applied input:
 ``tick - previous tick``, the side's index in ``sides``, ``seq - previous seq of
 that side``, and the index of its action in ``actions`` (the distinct JSON fields
@@ -17,8 +18,8 @@ that changes its move several times a second takes about 10 KiB.
 Re-simulation uses the same code as the room: the game from ``GAME_RULES``
 (rebuilt from the recorded config and seed by the module's ``from_config``),
 inputs applied before the step from their tick, ``1 / tick_rate`` per step, and
-snapshots taken at the recorded ticks and hashed as `recorder.snapshot_packet`,
-so a digest that matches proves every broadcast snapshot was reproduced.
+snapshots taken at the recorded ticks, encoded as `recorder.snapshot_packet` and
+hashed by the recording format's digest, so a digest that matches proves every broadcast snapshot was reproduced.
 """
 from __future__ import annotations
 
@@ -31,7 +32,7 @@ from uuid import UUID
 
 from arena.conf import settings
 from arena.gameserver.game import Game, load_restorer, load_rules
-from arena.gameserver.recorder import FORMAT, GENESIS, chain, snapshot_packet
+from arena.gameserver.recorder import DIGESTS, FORMAT, snapshot_packet
 from arena.matches.errors import ArenaError, NotFound
 from arena.matches.models import Match, MatchReplay
 
@@ -106,8 +107,8 @@ def decode(data: bytes) -> dict[str, Any]:
     BadReplay if `data` is not one."""
     try:
         stored = json.loads(zlib.decompress(bytes(data)))
-        if stored.get("format") != FORMAT:
-            raise BadReplay(f"replay format {stored.get('format')!r} is not {FORMAT}")
+        if stored.get("format") not in DIGESTS:
+            raise BadReplay(f"replay format {stored.get('format')!r} is not one of {sorted(DIGESTS)}")
         sides, actions, flat = stored.pop("sides"), stored.pop("actions"), stored.pop("inputs")
         inputs: list[dict[str, Any]] = []
         repeats: list[dict[str, Any]] = []
@@ -275,19 +276,19 @@ def verify(replay: Mapping[str, Any], game: Game | None = None, keep: list | Non
     game = game or restore(replay)
     recorded = replay["digest"]
     result = Verification()
-    digest = GENESIS
+    digest = DIGESTS[replay.get("format", FORMAT)](every=recorded["every"])
     checkpoints = recorded["checkpoints"]
     every = recorded["every"]
     for payload in resimulate(replay, game):
-        digest = chain(digest, snapshot_packet(payload))
+        digest.add(snapshot_packet(payload))
         result.snapshots += 1
         if keep is not None:
             keep.append(payload)
-        if not result.snapshots % every:
-            index = result.snapshots // every - 1
-            if index < len(checkpoints) and checkpoints[index] != digest.hex() and result.ok:
-                result.fail(f"snapshots {index * every + 1}-{result.snapshots} differ from the recording")
-    result.digest = digest.hex()
+    result.digest = digest.hexdigest()
+    for index, (replayed, live) in enumerate(zip(digest.checkpoints, checkpoints)):
+        if replayed != live:
+            result.fail(f"snapshots {index * every + 1}-{(index + 1) * every} differ from the recording")
+            break
     if result.snapshots != recorded["snapshots"]:
         result.fail(f"{result.snapshots} snapshots replayed, {recorded['snapshots']} recorded")
     if result.digest != recorded["final"]:

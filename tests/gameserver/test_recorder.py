@@ -97,3 +97,44 @@ def test_other_rules_are_refused_never_played_wrongly():
 def test_unreadable_data_is_a_bad_replay():
     with pytest.raises(replays.BadReplay):
         replays.decode(b"not zlib")
+
+
+def test_the_snapshot_digest_does_not_depend_on_how_the_packets_are_batched():
+    import hashlib
+
+    from arena.gameserver.recorder import HASH_BATCH, SnapshotDigest
+
+    packets = [f'2["state",{{"tick":{i}}}]' for i in range(3 * CHECKPOINT_EVERY + HASH_BATCH // 2)]
+    digest = SnapshotDigest()
+    one_by_one = hashlib.sha256()
+    expected_checkpoints = []
+    for count, packet in enumerate(packets, 1):
+        digest.add(packet)
+        one_by_one.update(packet.encode() + b"\n")
+        if not count % CHECKPOINT_EVERY:
+            expected_checkpoints.append(one_by_one.hexdigest())
+    assert digest.checkpoints == expected_checkpoints and len(expected_checkpoints) == 3
+    assert digest.hexdigest() == one_by_one.hexdigest() and digest.count == len(packets)
+    # a checkpoint interval that batches do not divide still reads at the right snapshot
+    odd = SnapshotDigest(every=HASH_BATCH + 3)
+    for packet in packets[:HASH_BATCH + 3]:
+        odd.add(packet)
+    assert odd.checkpoints == [hashlib.sha256("".join(p + "\n" for p in packets[:HASH_BATCH + 3]).encode()).hexdigest()]
+
+
+def test_a_replay_recorded_in_format_1_still_verifies():
+    """Format 1 chained one hash per snapshot; its replays stay checkable."""
+    from arena.gameserver.recorder import ChainDigest
+
+    recording = simulate(seconds=20, seed=5).recording()
+    frames: list = []
+    assert replays.verify(recording, keep=frames).ok
+    chain = ChainDigest()
+    for payload in frames:
+        chain.add(replays.snapshot_packet(payload))
+    old = copy.deepcopy(recording)
+    old["format"] = 1
+    old["digest"].update(final=chain.hexdigest(), checkpoints=list(chain.checkpoints))
+    assert replays.decode(replays.encode(old))["format"] == 1
+    assert replays.verify(replays.decode(replays.encode(old))).ok
+    assert not replays.verify(recording | {"format": 1}).ok, "a format-2 digest is not a format-1 one"

@@ -50,7 +50,7 @@ def test_a_finished_match_serves_its_replay_and_its_frames(users):
     response = carol.get(f"/api/match/{match.pk}/replay")
     assert response.status_code == 200, response.content
     body = response.json()
-    assert body["format"] == 1 and body["match"] == str(match.pk)
+    assert body["format"] == replays.FORMAT and body["match"] == str(match.pk)
     assert body["rules"] == {"name": "pong", "version": RULES_VERSION, "config": recording["rules"]["config"]}
     assert body["seed"] == 11 and body["tick_rate"] == 60 and body["snapshot_every"] == 2
     assert body["players"] == [{"side": "left", "username": "alice"}, {"side": "right", "username": "bob"}]
