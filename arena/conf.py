@@ -55,6 +55,7 @@ DEFAULTS: dict[str, Any] = {
     "GAME_SNAPSHOT_RATE": 30,
     "GAME_DIRECT_BROADCAST": True,
     "GAME_RECORD_REPLAYS": True,  # off only to measure what recording costs (bench.density)
+    "ARENA_REPLAY_FRAMES_CACHE": 600,  # s a replay's re-simulated frames stay in the default cache
     "GAME_TOKEN_MAX_AGE": 1800,
     "GAME_RECONNECT_GRACE": 15.0,
     "GAME_MAX_SPECTATORS": 1000,

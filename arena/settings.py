@@ -288,6 +288,9 @@ GAME_SNAPSHOT_RATE = env_int("GAME_SNAPSHOT_RATE", 30)
 GAME_DIRECT_BROADCAST = env_bool("GAME_DIRECT_BROADCAST", True)
 # Record every match for its replay (GET /api/match/<id>/replay); off only to measure the cost.
 GAME_RECORD_REPLAYS = env_bool("GAME_RECORD_REPLAYS", True)
+# Seconds the re-simulated frames of a replay (GET /api/match/<id>/replay/frames) stay
+# in the default cache; 0: re-simulated on every request.
+ARENA_REPLAY_FRAMES_CACHE = env_int("ARENA_REPLAY_FRAMES_CACHE", 600)
 GAME_TOKEN_MAX_AGE = env_int("GAME_TOKEN_MAX_AGE", 1800)
 GAME_RECONNECT_GRACE = env_float("GAME_RECONNECT_GRACE", 15.0)
 GAME_MAX_SPECTATORS = env_int("GAME_MAX_SPECTATORS", 1000)

@@ -24,6 +24,7 @@ hashed by the recording format's digest, so a digest that matches proves every b
 from __future__ import annotations
 
 import json
+import logging
 import zlib
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -40,6 +41,8 @@ __all__ = [
     "FORMAT", "encode", "decode", "replay_get", "replay_frames", "resimulate", "verify",
     "ReplayRulesMismatch", "BadReplay",
 ]
+
+logger = logging.getLogger("arena.matches")
 
 
 class ReplayRulesMismatch(ArenaError):
@@ -169,11 +172,21 @@ def replay_frames(match_id: UUID | str) -> dict[str, Any]:
     """What a viewer draws: the replay re-run through this server's rules, every
     snapshot as it was broadcast (``GET /api/match/<id>/replay/frames``).
 
-    ReplayRulesMismatch if the replay was recorded with other rules."""
+    ReplayRulesMismatch if the replay was recorded with other rules. The
+    re-simulation (a quarter of a second of CPU for five minutes of play) is kept
+    in Django's default cache for ``ARENA_REPLAY_FRAMES_CACHE`` seconds
+    (`frames_cache_key`), so a link shared widely costs it once. The replay itself is read every time: a
+    deleted match answers 404 at once."""
     replay = replay_get(match_id)
     game = restore(replay)
-    frames: list[dict[str, Any]] = []
-    check = verify(replay, game=game, keep=frames)
+    key = frames_cache_key(replay, game.rules())
+    cached = _frames_cache_get(key)
+    if cached is None:
+        frames: list[dict[str, Any]] = []
+        check = verify(replay, game=game, keep=frames)
+        cached = (frames, check.ok)
+        _frames_cache_set(key, cached)
+    frames, verified = cached
     return {
         "match": replay["match"],
         "tick_rate": replay["tick_rate"],
@@ -184,8 +197,45 @@ def replay_frames(match_id: UUID | str) -> dict[str, Any]:
         "points": replay["points"],
         "pauses": replay["pauses"],
         "end": replay["end"],
-        "verified": check.ok,
+        "verified": verified,
     }
+
+
+def frames_cache_key(replay: Mapping[str, Any], rules: Mapping[str, Any]) -> str:
+    """The match, its recording (format and final digest) and the rules it is re-run
+    with: a replay recorded again, or rules of another version, are another entry."""
+    return (f"arena:replay-frames:{replay['match']}:{replay['format']}:{replay['digest']['final'][:16]}:"
+            f"{rules['name']}:{rules['version']}")
+
+
+def _frames_cache_get(key: str) -> tuple[list[dict[str, Any]], bool] | None:
+    """The cached frames (compressed JSON: a tenth of their size), or None; a cache
+    that fails is a miss (the frames are computed again), never an error."""
+    if settings.ARENA_REPLAY_FRAMES_CACHE <= 0:
+        return None
+    from django.core.cache import cache
+
+    try:
+        blob = cache.get(key)
+        if blob is None:
+            return None
+        frames, verified = json.loads(zlib.decompress(blob))
+        return frames, bool(verified)
+    except Exception:  # an unreachable cache or a damaged entry
+        logger.warning("replay frames cache unreadable for %s", key, exc_info=True)
+        return None
+
+
+def _frames_cache_set(key: str, value: tuple[list[dict[str, Any]], bool]) -> None:
+    if settings.ARENA_REPLAY_FRAMES_CACHE <= 0:
+        return
+    from django.core.cache import cache
+
+    try:
+        blob = zlib.compress(json.dumps(value, separators=(",", ":")).encode(), 1)
+        cache.set(key, blob, timeout=settings.ARENA_REPLAY_FRAMES_CACHE)
+    except Exception:
+        logger.warning("replay frames not cached for %s", key, exc_info=True)
 
 
 # --- playing it again --------------------------------------------------------------

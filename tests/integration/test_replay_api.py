@@ -8,6 +8,7 @@ import base64
 import gzip
 import json
 import uuid
+import zlib
 
 import pytest
 
@@ -170,3 +171,30 @@ def test_replay_check_says_match_or_mismatch(users):
     assert "MISMATCH" in out.getvalue()
     with pytest.raises(CommandError, match="no replay|No match"):
         call_command("replay_check", str(uuid.uuid4()))
+
+
+def test_the_frames_are_simulated_once_then_served_from_the_cache(users, settings):
+    from django.core.cache import cache
+
+    pong = {"name": "pong", "version": RULES_VERSION}
+    match, recording = finished_match(users)
+    api = client_for(users["carol"])
+    first = api.get(f"/api/match/{match.pk}/replay/frames").json()
+    key = replays.frames_cache_key(replays.replay_get(match.pk), pong)
+    assert cache.get(key) is not None, "the frames were cached"
+    # what the cache holds is what the next request serves (no re-simulation)
+    marker = [{"tick": -1}]
+    cache.set(key, zlib.compress(json.dumps([marker, True]).encode()))
+    assert api.get(f"/api/match/{match.pk}/replay/frames").json()["frames"] == marker
+    # a damaged entry is a miss: simulated again, same frames as the first time
+    cache.set(key, b"garbage")
+    assert api.get(f"/api/match/{match.pk}/replay/frames").json() == first
+    # the replay itself is read every time: a deleted match is a 404 at once
+    cache.set(key, zlib.compress(json.dumps([marker, True]).encode()))
+    Match.objects.filter(pk=match.pk).delete()
+    assert_error(api.get(f"/api/match/{match.pk}/replay/frames"), 404, "not_found")
+
+    settings.ARENA_REPLAY_FRAMES_CACHE = 0  # off: simulated on every request, nothing stored
+    other, _ = finished_match(users)
+    assert api.get(f"/api/match/{other.pk}/replay/frames").status_code == 200
+    assert cache.get(replays.frames_cache_key(replays.replay_get(other.pk), pong)) is None
