@@ -1,7 +1,7 @@
 """`python -m bench.cow`: what a forked game server's private memory holds.
 
 This process becomes a zygote exactly as the warm launcher's does
-(`zygote.become_zygote()`), but first records which object lives on which page
+(`warmup.become_zygote()`), but first records which object lives on which page
 of its heap. It then forks one game server through `Zygote.fork` (the real child
 path) for a match of two bench players and reads the child's page map
 (`/proc/<pid>/pagemap`) at three moments: its `Port:` line, 1.5 s later (its
@@ -93,7 +93,7 @@ def main(argv: list[str] | None = None) -> dict:
     with bench_run("bench.cow"):
         accounts = prepare_database(2)
         os.environ.update(bench_env())
-        from arena.gameserver import zygote
+        from arena.gameserver import warmup, zygote
         from arena.gameserver.main import prepare
 
         prepare()
@@ -106,7 +106,7 @@ def main(argv: list[str] | None = None) -> dict:
         info = load_match(str(insert_match([name_a, name_b], points_to_win=21).id))
         connections.close_all()
         index: dict[int, str] = {}
-        zygote.become_zygote(inspect=lambda: index.update(object_pages()))
+        warmup.become_zygote(inspect=lambda: index.update(object_pages()))
 
         control, _ = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         forker = zygote.Zygote(control, {sig: signal.SIG_DFL for sig in (signal.SIGTERM, signal.SIGINT)})
