@@ -107,6 +107,7 @@ DEFAULTS: dict[str, Any] = {
     "ARENA_METRICS_DIR": lambda: _var_dir() / "run" / "metrics",
     "ARENA_METRICS_ALLOWED": ["127.0.0.0/8", "::1"],
     "ARENA_METRICS_TOKEN": "",
+    "ARENA_METRICS_FLUSH_SECONDS": 5.0,
     "GAME_HOST_METRICS_PORT": 9464,
     "GAME_HOST_METRICS_BIND": "127.0.0.1",
     # extra checks of `manage.py supervise` (import paths): the fleet's lost hosts when it is installed

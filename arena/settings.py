@@ -346,6 +346,9 @@ ARENA_METRICS_DIR = Path(env_str("ARENA_METRICS_DIR", str(VAR_DIR / "run" / "met
 # request carrying `Authorization: Bearer <ARENA_METRICS_TOKEN>` (empty: no token).
 ARENA_METRICS_ALLOWED = env_list("ARENA_METRICS_ALLOWED", "127.0.0.0/8,::1")
 ARENA_METRICS_TOKEN = env_str("ARENA_METRICS_TOKEN", "")
+# Seconds between two writes of a game-server process's figures (also one a second
+# after it starts serving, and one when a match ends).
+ARENA_METRICS_FLUSH_SECONDS = env_float("ARENA_METRICS_FLUSH_SECONDS", 5.0)
 # `manage.py gamehost` serves its machine's metrics on this port (0: not at all),
 # on this interface.
 GAME_HOST_METRICS_PORT = env_int("GAME_HOST_METRICS_PORT", 9464)

@@ -35,6 +35,7 @@ TEST_GAME_ENV = {
     "GAME_COUNTDOWN": "0.3",
     "GAME_PLAYER_CONNECT_TIMEOUT": "20",
     "GAME_SERVER_LAUNCH_TIMEOUT": "30",  # a bound for loaded machines, not a speed target
+    "ARENA_METRICS_FLUSH_SECONDS": "1",  # a match's figures show while it plays
 }
 
 

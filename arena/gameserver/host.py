@@ -57,6 +57,7 @@ class Host:
         host_name: str | None = None,
         on_ended: Callable[[str, Outcome | None], None] | None = None,
         metrics: bool = False,
+        metrics_interval: float = 5.0,
     ) -> None:
         self.settings = settings
         self.rules = rules
@@ -70,13 +71,15 @@ class Host:
         self.matches: dict[str, Hosted] = {}
         self.idle = asyncio.Event()
         self.idle.set()
-        self.metrics = ProcessMetrics(self) if metrics else None  # Prometheus, flushed once a second
+        # Prometheus, flushed every `metrics_interval` seconds (ARENA_METRICS_FLUSH_SECONDS)
+        self.metrics = ProcessMetrics(self, metrics_interval) if metrics else None
 
     @classmethod
     def from_django(cls, **kwargs) -> Host:
         from arena.conf import settings
 
         kwargs.setdefault("metrics", bool(settings.ARENA_METRICS))
+        kwargs.setdefault("metrics_interval", float(settings.ARENA_METRICS_FLUSH_SECONDS))
         return cls(GameSettings.from_django(), load_rules(settings.GAME_RULES),
                    retry_for=settings.GAME_RESULT_RETRY_FOR, host_name=settings.GAME_HOST_NAME, **kwargs)
 
@@ -157,6 +160,11 @@ class Host:
         except Exception:
             logger.warning("clean-up of match %s failed", match_id, exc_info=True)
         self.matches.pop(match_id, None)
+        if self.metrics is not None:
+            try:
+                self.metrics.released()
+            except Exception:
+                logger.warning("metrics flush after match %s failed", match_id, exc_info=True)
         if self.on_ended is not None:
             self.on_ended(match_id, outcome)
         if not self.matches:

@@ -1,4 +1,4 @@
-"""A game-server process's figures: counted in plain ints, flushed once a second.
+"""A game-server process's figures: counted in plain ints, flushed every few seconds.
 
 Hundreds of matches of one process step 60 times a second; a prometheus_client
 call costs a lock, a pid check and a write to a memory-mapped file. So nothing on
@@ -6,7 +6,10 @@ the per-match per-tick path touches prometheus_client: the room adds to ints of
 its own (`RoomStats`, `Broadcaster.bytes`), the ticker to its `LoopStats`, its
 step count and the two lists of wake-up durations `BatchedHistogram` keeps (two
 appends per wake-up of the process), and `ProcessMetrics` turns what changed
-into a dozen metric writes once a second, and once more when a match ends. `docs/benchmarks.md` measures it.
+into a dozen metric writes every few seconds (`ARENA_METRICS_FLUSH_SECONDS`),
+and once more when a match ends. Prometheus scrapes every 15-60 s: a flush every
+second bought nothing, and cost about 1 % of a one-match process's CPU
+(`docs/benchmarks.md`, "Replays and metrics together", which measures it all).
 
 Each process writes its own files of the machine's metrics directory
 (`arena.metrics.multiprocess`); a scrape sums them. One JSON line per match at its
@@ -29,7 +32,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger("arena.gameserver")
 summary_logger = logging.getLogger("arena.gameserver.summary")
 
-FLUSH_INTERVAL = 1.0  # s
+FIRST_FLUSH = 1.0  # s after a process starts serving: a new host's figures show at once
 
 
 @dataclass
@@ -78,12 +81,14 @@ class BatchedHistogram:
 
 
 class ProcessMetrics:
-    """The figures of one game-server process (`Host`), flushed every second while
-    it serves a match."""
+    """The figures of one game-server process (`Host`), flushed a second after it
+    starts serving, then every ``ARENA_METRICS_FLUSH_SECONDS`` while it serves a
+    match, when a match leaves it, and when it closes."""
 
-    def __init__(self, host: Host) -> None:
+    def __init__(self, host: Host, interval: float = 5.0) -> None:
         from arena.metrics import definitions
 
+        self.interval = interval  # ARENA_METRICS_FLUSH_SECONDS
         self.m = definitions
         self.host = host
         self.tick = BatchedHistogram(definitions.tick_seconds)
@@ -98,10 +103,12 @@ class ProcessMetrics:
             self._task = asyncio.create_task(self._run())
 
     async def _run(self) -> None:
+        wait = FIRST_FLUSH
         try:
             while self.host.matches:
-                await asyncio.sleep(FLUSH_INTERVAL)
+                await asyncio.sleep(wait)
                 self.flush()
+                wait = self.interval
         finally:
             self._task = None
 
@@ -138,6 +145,13 @@ class ProcessMetrics:
         self._count(room)
         self.counted.pop(room.info.id, None)
         self.m.matches_ended.labels(self.m.bounded(status, self.m.MATCH_END_STATUSES)).inc()
+
+    def released(self) -> None:
+        """A match has left the process (after `ended`): the gauges and the loop's
+        counts follow at once rather than at the next flush. A process left with no
+        match flushes in `close`."""
+        if self.host.matches:
+            self.flush()
 
     def close(self) -> None:
         """The process is done serving: its last figures, its gauges at zero."""

@@ -8,8 +8,8 @@ several processes combine (`livesum`: the sum over the live processes).
 Importing this module sets up the machine's metrics directory first
 (`multiprocess.setup`), since prometheus_client decides at import whether it
 writes to it. Hot paths never call these objects per match per tick: the game
-server adds up plain ints and flushes them once a second
-(`arena.gameserver.metrics`).
+server adds up plain ints and flushes them every few seconds
+(`arena.gameserver.metrics`, `ARENA_METRICS_FLUSH_SECONDS`).
 """
 from __future__ import annotations
 

@@ -99,7 +99,7 @@ def test_a_played_match_moves_the_figures_of_web_and_host(ops_api, users, hostin
         assert match.status == MatchStatus.FINISHED
         assert wait_until(lambda: game_server_done(match.pid, port), timeout=10)
 
-        def settled() -> dict[str, float]:  # a shared process flushes within a second
+        def settled() -> dict[str, float]:  # a shared process flushes when a match leaves it
             figures = scrape()
             done = figures.get("arena_gameserver_spectators", 0) == 0 and moved(
                 before, figures, "arena_gameserver_ticks_total") >= 100
