@@ -26,7 +26,7 @@ from arena.gameserver.contract import MatchInfo
 from arena.gameserver.game import GameFactory, load_rules
 from arena.gameserver import remote_control
 from arena.gameserver.heartbeat import Heartbeat
-from arena.gameserver.metrics import ProcessMetrics, log_summary
+from arena.gameserver.metrics import FLUSH_SECONDS, ProcessMetrics, log_summary
 from arena.gameserver.room import GameSettings, Outcome, Room
 from arena.gameserver.store import MatchStore, close_connection, write_heartbeat
 from arena.gameserver.ticker import Ticker
@@ -57,7 +57,7 @@ class Host:
         host_name: str | None = None,
         on_ended: Callable[[str, Outcome | None], None] | None = None,
         metrics: bool = False,
-        metrics_interval: float = 5.0,
+        metrics_interval: float = FLUSH_SECONDS,
     ) -> None:
         self.settings = settings
         self.rules = rules

@@ -33,6 +33,7 @@ logger = logging.getLogger("arena.gameserver")
 summary_logger = logging.getLogger("arena.gameserver.summary")
 
 FIRST_FLUSH = 1.0  # s after a process starts serving: a new host's figures show at once
+FLUSH_SECONDS = 5.0  # s between two flushes: the default of ARENA_METRICS_FLUSH_SECONDS
 
 
 @dataclass
@@ -85,7 +86,7 @@ class ProcessMetrics:
     starts serving, then every ``ARENA_METRICS_FLUSH_SECONDS`` while it serves a
     match, when a match leaves it, and when it closes."""
 
-    def __init__(self, host: Host, interval: float = 5.0) -> None:
+    def __init__(self, host: Host, interval: float = FLUSH_SECONDS) -> None:
         from arena.metrics import definitions
 
         self.interval = interval  # ARENA_METRICS_FLUSH_SECONDS

@@ -72,9 +72,10 @@ class SnapshotDigest:
         pending = self._pending
         pending.append(packet)
         self.count += 1
-        if len(pending) == HASH_BATCH or not self.count % self.every:
+        checkpoint = not self.count % self.every
+        if checkpoint or len(pending) == HASH_BATCH:
             self._absorb()
-            if not self.count % self.every:
+            if checkpoint:
                 self.checkpoints.append(self._hash.hexdigest())
 
     def _absorb(self) -> None:
@@ -149,7 +150,7 @@ class Recorder:
     def snapshot(self, tick: int, payload: dict[str, Any]) -> str:
         """The room broadcasts `payload` (a ``state``) at game tick `tick`: returns the
         encoded packet, for the broadcast to send as is."""
-        encoded = encode_event(wire.STATE, payload)  # = snapshot_packet(payload), a call less
+        encoded = snapshot_packet(payload)
         self.digest.add(encoded)
         delta = tick - self._last_tick
         self._last_tick = tick

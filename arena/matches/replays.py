@@ -19,7 +19,8 @@ Re-simulation uses the same code as the room: the game from ``GAME_RULES``
 (rebuilt from the recorded config and seed by the module's ``from_config``),
 inputs applied before the step from their tick, ``1 / tick_rate`` per step, and
 snapshots taken at the recorded ticks, encoded as `recorder.snapshot_packet` and
-hashed by the recording format's digest, so a digest that matches proves every broadcast snapshot was reproduced.
+hashed by the recording format's digest, so a digest that matches proves every
+broadcast snapshot was reproduced.
 """
 from __future__ import annotations
 
@@ -175,8 +176,8 @@ def replay_frames(match_id: UUID | str) -> dict[str, Any]:
     ReplayRulesMismatch if the replay was recorded with other rules. The
     re-simulation (a quarter of a second of CPU for five minutes of play) is kept
     in Django's default cache for ``ARENA_REPLAY_FRAMES_CACHE`` seconds
-    (`frames_cache_key`), so a link shared widely costs it once. The replay itself is read every time: a
-    deleted match answers 404 at once."""
+    (`frames_cache_key`), so a link shared widely costs it once. The replay itself
+    is read every time: a deleted match answers 404 at once."""
     replay = replay_get(match_id)
     game = restore(replay)
     key = frames_cache_key(replay, game.rules())
