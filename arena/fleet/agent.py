@@ -60,9 +60,8 @@ def launch_here(match: dict, host_name: str) -> dict:
     if host_name != settings.GAME_HOST_NAME:
         return {"error": "launch_failed", "detail": f"sent to {host_name}, received by {settings.GAME_HOST_NAME}"}
     try:
-        target = match_selectors.match_launch_target(info.id)
+        target = _launch_target(info.id)
     except (OperationalError, InterfaceError):
-        connection.close()
         return {"error": "host_unavailable", "detail": "this host cannot reach the database"}
     if target != (MatchStatus.LAUNCHING, host_name):
         # Failed over to another host, cancelled, or unknown: never a second server.
@@ -78,6 +77,21 @@ def launch_here(match: dict, host_name: str) -> dict:
     # This host's own figure (its local launch), on its own /metrics.
     metrics.record_launch(settings.GAME_HOST_LAUNCHER, "ok", time.perf_counter() - started)
     return {"host": result.host or settings.GAME_SERVER_HOST, "port": result.port, "pid": result.pid}
+
+
+def _launch_target(match_id: str) -> tuple[str, str] | None:
+    """The match's (status, host), read on this thread's kept connection; once
+    more on a new one if that connection broke since the last launch (a database
+    restart, an idle timeout). Raises if the database cannot be reached."""
+    try:
+        return match_selectors.match_launch_target(match_id)
+    except (OperationalError, InterfaceError):
+        connection.close()
+    try:
+        return match_selectors.match_launch_target(match_id)
+    except (OperationalError, InterfaceError):
+        connection.close()
+        raise
 
 
 def host_fields(capacity: int) -> dict:
@@ -141,9 +155,10 @@ def run_agent(name: str, *, capacity: int, concurrency: int, exit_when_drained: 
     os.environ["GAME_HOST_NAME"] = name  # for the game servers it launches
     django_settings.GAME_HOST_NAME = name
     # Keep each worker thread's database connection between launches (a connect
-    # would be on every launch's path). No health check before each task (a round
-    # trip per launch): a launch that finds its connection broken closes it
-    # (`launch_here`), and the next one opens a new one.
+    # would be on every launch's path; the Celery app leaves Django's connections
+    # alone, see arena/fleet/celery.py). No health check before each task (a round
+    # trip per launch): a launch that finds its connection broken reconnects once
+    # (`_launch_target`).
     for config in (django_settings.DATABASES["default"], connection.settings_dict):
         config["CONN_MAX_AGE"] = None
         config["CONN_HEALTH_CHECKS"] = False
@@ -171,3 +186,4 @@ def run_agent(name: str, *, capacity: int, concurrency: int, exit_when_drained: 
         ])
     finally:
         heartbeat.stopped.set()
+

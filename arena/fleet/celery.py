@@ -52,7 +52,12 @@ def celery_config() -> dict:
     }
 
 
-app = Celery("arena")
+# No Django fix-up: it would close every database connection before and after
+# each task (unless a CELERY_DB_REUSE_MAX is set), so each launch would open a new
+# one on the host, a PostgreSQL connect (about 9 ms measured) on every launch's
+# path. Django is set up by `manage.py gamehost` before the worker starts, and the
+# agent manages its connections itself (arena/fleet/agent.py).
+app = Celery("arena", fixups=[])
 _configured = False
 _lock = threading.Lock()
 

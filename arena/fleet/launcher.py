@@ -72,25 +72,25 @@ class FleetLauncher:
                 if last_error is not None:
                     raise last_error
                 raise LaunchError("no_capacity", "no live game host has room for another match")
-            tried.add(host.name)
-            previous = host.name
+            tried.add(host)
+            previous = host
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 raise LaunchError("launch_timeout", f"no game host answered within {settings.GAME_SERVER_LAUNCH_TIMEOUT:g} s")
             wait = min(remaining, settings.GAME_HOST_ANSWER_TIMEOUT)
             try:
-                answer = self._send(match, host.name, wait)
+                answer = self._send(match, host, wait)
             except CeleryTimeout:
-                services.host_mark_suspect(host.name)
-                last_error = LaunchError("launch_timeout", f"game host {host.name} did not answer within {wait:g} s")
+                services.host_mark_suspect(host)
+                last_error = LaunchError("launch_timeout", f"game host {host} did not answer within {wait:g} s")
                 continue
             if "error" in answer:
-                error = LaunchError(str(answer["error"]), f"{host.name}: {answer.get('detail', '')}")
+                error = LaunchError(str(answer["error"]), f"{host}: {answer.get('detail', '')}")
                 if error.code in RETRY_ELSEWHERE:
                     last_error = error
                     continue
                 raise error
-            logger.info("match %s runs on host %s (%s:%s)", match.id, host.name, answer["host"], answer["port"])
+            logger.info("match %s runs on host %s (%s:%s)", match.id, host, answer["host"], answer["port"])
             return LaunchResult(port=int(answer["port"]), pid=int(answer["pid"]), host=str(answer["host"]))
 
     @staticmethod

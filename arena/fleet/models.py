@@ -2,7 +2,7 @@
 
 Free capacity is not stored: it is `capacity` minus the live matches whose
 `Match.host_name` is this host, counted under the host's row lock when a slot is
-reserved (arena/fleet/placement.py). A match that ends, by whatever path (its
+reserved (`services.host_reserve`). A match that ends, by whatever path (its
 result, a cancel, a lost host), frees its slot with it, so no slot can leak.
 """
 from __future__ import annotations

@@ -4,7 +4,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from arena.conf import settings
-from django.db.models import Count, F, IntegerField, OuterRef, Q, QuerySet, Subquery, Value
+from django.db.models import Count, F, IntegerField, OuterRef, QuerySet, Subquery, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
@@ -34,18 +34,6 @@ def hosts_with_load() -> QuerySet[GameHost]:
     return GameHost.objects.annotate(
         live=Coalesce(Subquery(live, output_field=IntegerField()), Value(0)),
     ).annotate(free=F("capacity") - F("live"))
-
-
-def placement_candidates(exclude: set[str], now: datetime | None = None) -> list[GameHost]:
-    """Live, non-draining, non-suspect hosts with room, most free capacity first."""
-    now = now or timezone.now()
-    return list(
-        hosts_with_load()
-        .filter(last_heartbeat__gt=alive_since(now), draining=False, free__gt=0)
-        .filter(Q(suspect_until=None) | Q(suspect_until__lte=now))
-        .exclude(name__in=exclude)
-        .order_by("-free", "name")
-    )
 
 
 def host_get(name: str) -> GameHost | None:

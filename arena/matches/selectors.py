@@ -4,6 +4,7 @@ from __future__ import annotations
 from uuid import UUID
 
 from django.contrib.auth.models import AbstractBaseUser
+from django.db import connection
 from django.db.models import Count, Prefetch, QuerySet
 
 from arena.matches.errors import NotFound
@@ -63,11 +64,23 @@ def match_score(match: Match) -> dict[str, int]:
 
 def match_launch_target(match_id: UUID | str) -> tuple[str, str] | None:
     """(status, host_name) of a match, or None: what a game host checks before it
-    forks a server for it (still `launching`, still assigned to that host?)."""
+    forks a server for it (still `launching`, still assigned to that host?).
+
+    Plain SQL: it is on every fleet launch's path, where the queryset's
+    compilation cost more Python time than the query took the database.
+    """
     try:
-        return Match.objects.filter(pk=UUID(str(match_id))).values_list("status", "host_name").first()
+        pk = Match._meta.pk.get_db_prep_value(UUID(str(match_id)), connection)
     except ValueError:
         return None
+    q = connection.ops.quote_name
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT {q('status')}, {q('host_name')} FROM {q(Match._meta.db_table)} WHERE {q(Match._meta.pk.column)} = %s",
+            [pk],
+        )
+        row = cursor.fetchone()
+    return (row[0], row[1]) if row else None
 
 
 def match_is_launching(match_id: UUID | str, host_name: str = "") -> bool:

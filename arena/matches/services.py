@@ -8,6 +8,7 @@ returns False instead of overwriting a result.
 """
 from __future__ import annotations
 
+import functools
 import logging
 import time
 import uuid
@@ -20,9 +21,8 @@ from uuid import UUID
 from arena.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
-from django.db import IntegrityError, transaction
-from django.db.models import Case, Count, F, IntegerField, PositiveIntegerField, Subquery, Value, When
-from django.db.models.functions import Coalesce
+from django.db import IntegrityError, connection, transaction
+from django.db.models import Case, F, PositiveIntegerField, Value, When
 from django.utils import timezone
 
 from arena.gameserver.contract import MatchInfo, Seat, user_key
@@ -269,19 +269,30 @@ def match_assign_host(match_id: UUID | str, host_name: str, *, capacity: int, pr
     One conditional UPDATE: the count is read in the same statement. The caller
     (fleet placement) holds the host's row lock, so the statement's snapshot,
     taken after the lock, includes every assignment made under it before.
+
+    Plain SQL because it is on every fleet launch's path: the equivalent queryset
+    (a `Subquery` count) cost about 2 ms of Python to compile per call, the
+    statement itself a tenth of that.
     """
-    live_there = (
-        Match.objects.filter(host_name=host_name, status__in=LIVE_STATUSES)
-        .order_by()
-        .values("host_name")
-        .annotate(n=Count("pk"))
-        .values("n")
-    )
-    return bool(
-        Match.objects.filter(pk=match_id, status=MatchStatus.LAUNCHING, host_name=previous)
-        .annotate(live_there=Coalesce(Subquery(live_there, output_field=IntegerField()), Value(0)))
-        .filter(live_there__lt=capacity)
-        .update(host_name=host_name)
+    live = sorted(LIVE_STATUSES)
+    pk = Match._meta.pk.get_db_prep_value(UUID(str(match_id)), connection)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _assign_host_sql(connection.vendor, len(live)),
+            [host_name, pk, MatchStatus.LAUNCHING, previous, host_name, *live, capacity],
+        )
+        return cursor.rowcount == 1
+
+
+@functools.cache
+def _assign_host_sql(vendor: str, statuses: int) -> str:
+    q = connection.ops.quote_name
+    table, status, host = q(Match._meta.db_table), q("status"), q("host_name")
+    placeholders = ", ".join(["%s"] * statuses)
+    return (
+        f"UPDATE {table} SET {host} = %s"
+        f" WHERE {q(Match._meta.pk.column)} = %s AND {status} = %s AND {host} = %s"
+        f" AND (SELECT COUNT(*) FROM {table} live WHERE live.{host} = %s AND live.{status} IN ({placeholders})) < %s"
     )
 
 

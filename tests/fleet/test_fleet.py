@@ -11,6 +11,7 @@ import urllib.request
 from datetime import timedelta
 from pathlib import Path
 
+import psutil
 import pytest
 from django.conf import settings
 from django.contrib.auth.models import Permission, User
@@ -55,6 +56,13 @@ def launched(api, players, **extra) -> dict:
     return response.json()
 
 
+def database_connections(host) -> set[tuple[str, int]]:
+    """The agent process's own open connections to the database (local addresses)."""
+    port = int(settings.DATABASES["default"].get("PORT") or 5432)
+    agent = psutil.Process(host.proc.pid)
+    return {tuple(c.laddr) for c in agent.net_connections(kind="tcp") if c.raddr and c.raddr.port == port}
+
+
 def host_of(match_id: str) -> str:
     return Match.objects.get(pk=match_id).host_name
 
@@ -76,9 +84,12 @@ def test_launches_spread_by_free_capacity_a_full_host_gets_none_and_a_match_play
     a, b, c = fleet.start(("a", 3), ("b", 2), ("c", 1))
     before = scrape()
     placed = []
+    a_connections = [database_connections(a)]
     for i in range(6):
         created = launched(ops_api, (f"p{2 * i}", f"p{2 * i + 1}"), points_to_win=1)
         name = host_of(created["id"])
+        if name == a.name:
+            a_connections.append(database_connections(a))
         host = next(h for h in (a, b, c) if h.name == name)
         # the address players are told is the chosen host's, and the port one of its own
         assert created["host"] == host.address and host.ports[0] <= created["port"] <= host.ports[1]
@@ -86,6 +97,10 @@ def test_launches_spread_by_free_capacity_a_full_host_gets_none_and_a_match_play
     # always the host with the most free capacity (ties by name): a, a|b, ...
     assert placed == [a.name, a.name, b.name, a.name, b.name, c.name]
     assert {h.name: placed.count(h.name) for h in (a, b, c)} == {a.name: 3, b.name: 2, c.name: 1}
+    # host a served its 3 launches on a database connection it opened for the
+    # first and kept (no connect on each launch's path)
+    opened_for_launches = a_connections[1] - a_connections[0]
+    assert opened_for_launches and opened_for_launches <= a_connections[3], a_connections
 
     # every host is full: no capacity, a clear 503, the match failed, its players free
     response = put_match(ops_api, ("alice", "bob"))

@@ -11,6 +11,7 @@ from django.db import connection
 from django.utils import timezone
 
 from arena.fleet import services
+from arena.gameserver.contract import MatchInfo
 from arena.fleet.models import GameHost
 from arena.matches import services as match_services
 from arena.matches.models import Match, MatchPlayer
@@ -48,14 +49,14 @@ def test_placement_picks_the_most_free_capacity_and_skips_dead_draining_suspect_
     for i in range(4):
         match = match_for(people[2 * i], people[2 * i + 1])
         reserved = services.host_reserve(str(match.id), exclude=set())
-        chosen.append(reserved.name)
-        assert Match.objects.get(pk=match.pk).host_name == reserved.name
+        chosen.append(reserved)
+        assert Match.objects.get(pk=match.pk).host_name == reserved
     assert chosen == ["big", "big", "big", "small"]  # 3 vs 1 free, 2 vs 1, 1 vs 1 (ties by name), then small
     assert services.host_reserve(str(match_for(people[8], people[9]).id), exclude=set()) is None
     # a match that ends frees its slot
     first = Match.objects.filter(host_name="small").get()
     match_services.match_fail(first.pk, reason="test")
-    assert services.host_reserve(str(match_for(people[10], people[11]).id), exclude=set()).name == "small"
+    assert services.host_reserve(str(match_for(people[10], people[11]).id), exclude=set()) == "small"
 
 
 @pytest.mark.django_db(transaction=True)
@@ -69,7 +70,7 @@ def test_concurrent_reservations_never_overfill_a_host(people):
         try:
             barrier.wait(30)
             reserved = services.host_reserve(match_id, exclude=set())
-            got.append(reserved.name if reserved else None)
+            got.append(reserved)
         finally:
             connection.close()
 
@@ -117,6 +118,30 @@ def test_a_game_server_of_a_match_it_does_not_own_writes_nothing(people):
     assert match_services.match_heartbeat(match.pk, host_name="b") == "host_lost"
     assert not match_services.match_finish(match.pk, score={"left": 5}, winner_side="left", host_name="b")
     assert Match.objects.get(pk=match.pk).winner_id is None
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="a game host's database is PostgreSQL")
+def test_a_host_checks_a_launch_on_a_new_connection_when_its_kept_one_broke(people, settings):
+    from arena.fleet import agent
+
+    settings.GAME_HOST_NAME = "here"
+    match = match_for(people[0], people[1], host_name="here")
+    connection.ensure_connection()
+    connection.connection.close()  # cut under Django, as a database restart would
+    assert agent._launch_target(str(match.pk)) == (MatchStatus.LAUNCHING, "here")
+    # a database it cannot reach at all: the launch is refused as this host's
+    # problem (the web side tries the next host), not an exception in the worker
+    connection.close()
+    settings_dict = connection.settings_dict
+    port = settings_dict.get("PORT")
+    settings_dict["PORT"] = "1"
+    try:
+        answer = agent.launch_here(MatchInfo(id=str(match.pk), points_to_win=1, seats=()).as_dict(), "here")
+    finally:
+        settings_dict["PORT"] = port
+        connection.close()
+    assert answer["error"] == "host_unavailable", answer
 
 
 def test_hosts_api_and_admin(people):
