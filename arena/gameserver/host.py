@@ -102,7 +102,10 @@ class Host:
         hosted = self.matches[info.id] = Hosted(room, runner, context)
         self.idle.clear()
         try:
-            await asyncio.create_task(self._open(runner, sock), context=context)
+            if CURRENT_MATCH.get() == info.id:  # the caller runs in the match's context already
+                await self._open(runner, sock)
+            else:
+                await asyncio.create_task(self._open(runner, sock), context=context)
         except BaseException:
             del self.matches[info.id]
             if not self.matches:

@@ -18,6 +18,7 @@ socket (`arena.gameserver.control`).
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import gc
 import json
 import logging
@@ -125,7 +126,13 @@ class SharedProcess:
             for fd in fds:
                 os.close(fd)
             return
-        task = asyncio.create_task(self._launch(info, stdout_fd, log_fd))
+        # The launch runs in the match's context from the start: its records go to
+        # the match's log, and `Host.start` needs no task of its own to set it.
+        from arena.gameserver.host import CURRENT_MATCH
+
+        context = contextvars.copy_context()
+        context.run(CURRENT_MATCH.set, info.id)
+        task = asyncio.create_task(self._launch(info, stdout_fd, log_fd), context=context)
         self.launches.add(task)
         task.add_done_callback(self.launches.discard)
 

@@ -71,7 +71,9 @@ class PongGame:
 
 
     def rules(self) -> dict[str, Any]:
-        return {"name": "pong", "version": RULES_VERSION, "config": dataclasses.asdict(self.config)}
+        config = self.config  # every field a plain number: no deep copy needed (asdict's)
+        return {"name": "pong", "version": RULES_VERSION,
+                "config": {f.name: getattr(config, f.name) for f in dataclasses.fields(config)}}
 
     def encode_action(self, action: int) -> dict[str, Any]:
         return {"move": action}
