@@ -5,18 +5,30 @@ from uuid import UUID
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import connection
-from django.db.models import Count, Prefetch, QuerySet
+from django.db.models import Count, Exists, OuterRef, Prefetch, QuerySet
 
 from arena.matches.errors import NotFound
-from arena.matches.models import Match, MatchPlayer
+from arena.matches.models import Match, MatchPlayer, MatchReplay
 from arena.matches.states import FINAL_STATUSES, LIVE_STATUSES, MatchStatus
 
 
 def _with_players(qs: QuerySet[Match]) -> QuerySet[Match]:
-    # Two queries for any number of matches: the matches, then their seats with users.
-    return qs.select_related("winner").prefetch_related(
-        Prefetch("players", queryset=MatchPlayer.objects.select_related("user"))
+    # Two queries for any number of matches: the matches (with whether each has a
+    # replay), then their seats with users.
+    return (
+        qs.select_related("winner")
+        .annotate(recorded=Exists(MatchReplay.objects.filter(match=OuterRef("pk"))))
+        .prefetch_related(Prefetch("players", queryset=MatchPlayer.objects.select_related("user")))
     )
+
+
+def match_recorded(match: Match) -> bool:
+    """Has the match a replay? From its query's annotation when it came with one
+    (every selector here), else one indexed lookup (only an ended match can)."""
+    recorded = getattr(match, "recorded", None)
+    if recorded is None:
+        return match.status in FINAL_STATUSES and MatchReplay.objects.filter(match=match.pk).exists()
+    return bool(recorded)
 
 
 def match_get(match_id: UUID | str) -> Match:

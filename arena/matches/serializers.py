@@ -4,7 +4,7 @@ from __future__ import annotations
 from rest_framework import serializers
 
 from arena.matches.models import Match
-from arena.matches.selectors import match_score
+from arena.matches.selectors import match_recorded, match_score
 
 
 class MatchCreateInput(serializers.Serializer):
@@ -44,6 +44,7 @@ def match_representation(match: Match) -> dict:
         "score": match_score(match),
         "winner": match.winner.get_username() if match.winner else None,
         "finish_reason": match.finish_reason or None,
+        "recorded": match_recorded(match),
         "created_at": _iso(match.created_at),
         "started_at": _iso(match.started_at),
         "finished_at": _iso(match.finished_at),

@@ -45,6 +45,25 @@ if not os.path.exists(CHROMIUM):  # pragma: no cover - depends on the machine
 sync_api = pytest.importorskip("playwright.sync_api")
 
 
+def finished_unrecorded_match(winner: str, loser: str) -> str:
+    """A match of `winner` (a user already) against `loser` (made here) that ended
+    without a replay, as one played with recording off does."""
+    from django.contrib.auth import get_user_model
+    from django.utils import timezone
+
+    from arena.matches.models import Match, MatchPlayer
+    from arena.matches.states import MatchStatus
+
+    create_site_users((loser,), PASSWORD)
+    users = {u.username: u for u in get_user_model().objects.filter(username__in=(winner, loser))}
+    match = Match.objects.create(status=MatchStatus.FINISHED, points_to_win=1, winner=users[winner],
+                                 finish_reason="points", started_at=timezone.now(), finished_at=timezone.now())
+    for seat, name in enumerate((winner, loser)):
+        MatchPlayer.objects.create(match=match, user=users[name], side=("left", "right")[seat], seat=seat,
+                                   score=1 - seat, live=False)
+    return str(match.pk)
+
+
 def view(page) -> dict | None:
     return page.evaluate("() => window.__arena && window.__arena.view()")
 
@@ -132,6 +151,8 @@ class Dodger:
 
 def test_two_players_and_a_spectator(arena_server):
     create_site_users(("alice", "bob", "carol"), PASSWORD)
+    # An earlier match, played with recording off: listed in the lobby, with no replay link.
+    unrecorded = finished_unrecorded_match("carol", "dave")
     base = arena_server
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     errors: list[str] = []
@@ -286,6 +307,9 @@ def test_two_players_and_a_spectator(arena_server):
             assert f"{winner} won" in result_row.inner_text()
             assert result_row.locator("a", has_text="Watch replay").get_attribute("href") == f"/replay/{match_id}/"
             assert alice.locator(f'#live-matches tr[data-match-id="{match_id}"]').count() == 0
+            other_row = alice.locator(f'#recent-matches tr[data-match-id="{unrecorded}"]')
+            other_row.wait_for(timeout=10_000)
+            assert "carol won" in other_row.inner_text() and other_row.locator("a", has_text="Watch replay").count() == 0
         finally:
             browser.close()
 

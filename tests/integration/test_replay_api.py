@@ -24,9 +24,9 @@ from tests.integration.test_match_api import assert_error
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-def playing_match(users) -> Match:
+def playing_match(users, players: tuple[str, str] = ("alice", "bob")) -> Match:
     match = Match.objects.create(status=MatchStatus.PLAYING, points_to_win=2, created_by=users["ops"])
-    for seat, name in enumerate(("alice", "bob")):
+    for seat, name in enumerate(players):
         MatchPlayer.objects.create(match=match, user=users[name], side=("left", "right")[seat], seat=seat)
     return match
 
@@ -47,6 +47,10 @@ def finished_match(users) -> tuple[Match, dict]:
 def test_a_finished_match_serves_its_replay_and_its_frames(users):
     match, recording = finished_match(users)
     carol = client_for(users["carol"])  # not a player: may read the match, so its replay too
+
+    # the match says it has a replay, alone and in the lobby's list
+    assert carol.get(f"/api/match/{match.pk}").json()["recorded"] is True
+    assert [m["recorded"] for m in carol.get("/api/lobby").json()["recent"] if m["id"] == str(match.pk)] == [True]
 
     response = carol.get(f"/api/match/{match.pk}/replay")
     assert response.status_code == 200, response.content
@@ -85,9 +89,18 @@ def test_no_replay_for_live_unknown_or_unplayed_matches(users):
         assert_error(api.get(f"/api/match/{uuid.uuid4()}/{path}"), 404, "not_found")
         assert_error(api.get(f"/api/match/nope/{path}"), 404, "not_found")
         assert_error(client_for(None).get(f"/api/match/{live.pk}/{path}"), 401, "not_authenticated")
+    assert api.get(f"/api/match/{live.pk}").json()["recorded"] is False
     # cancelled before play (a no-show): nothing to replay
     assert services.match_cancel(live.pk, reason="no_show: bob")
     assert "no replay" in assert_error(api.get(f"/api/match/{live.pk}/replay"), 404, "not_found")["detail"]
+    assert api.get(f"/api/match/{live.pk}").json()["recorded"] is False
+    # played to its end with recording off: finished, and says it has no replay
+    unrecorded = playing_match(users, players=("carol", "dave"))
+    assert services.match_finish(unrecorded.pk, score={"left": 2, "right": 0}, winner_side="left")
+    shown = api.get(f"/api/match/{unrecorded.pk}").json()
+    assert shown["status"] == "finished" and shown["recorded"] is False
+    assert [m["recorded"] for m in api.get("/api/lobby").json()["recent"] if m["id"] == str(unrecorded.pk)] == [False]
+    assert_error(api.get(f"/api/match/{unrecorded.pk}/replay"), 404, "not_found")
 
 
 def test_other_rules_give_409_and_the_raw_replay_stays_downloadable(users):

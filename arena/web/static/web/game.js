@@ -105,9 +105,9 @@ function refreshStatus() {
 
 // ---- the end of a match --------------------------------------------------------
 
-// A finished match was recorded: the game-over panel links to its replay.
+// A recorded match: the game-over panel links to its replay.
 function offerReplay(match) {
-  if (replayLink && match && match.status === "finished") replayLink.hidden = false;
+  if (replayLink && match && match.recorded) replayLink.hidden = false;
 }
 
 function finishFromMatch(match) {

@@ -127,9 +127,10 @@ function resultText(match) {
   return `${match.status}${reason}`;
 }
 
-// A played match has a replay; a cancelled or failed one may never have started.
+// Only a match that was recorded has a replay (not one that never started, nor
+// one played with recording off).
 function replayLink(match) {
-  if (match.status !== "finished") return null;
+  if (!match.recorded) return null;
   return el("a", { class: "btn btn-small", href: replayUrl(match.id), text: "Watch replay", "data-testid": "replay" });
 }
 
