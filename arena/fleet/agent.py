@@ -163,6 +163,7 @@ def run_agent(name: str, *, capacity: int, concurrency: int, exit_when_drained: 
         config["CONN_MAX_AGE"] = None
         config["CONN_HEALTH_CHECKS"] = False
     services.host_register(name=name, **host_fields(capacity))
+    connection.close()  # this thread's: it only registered; launches and heartbeats have their own
     # The zygote starts once the worker has set up its process (Celery adds to
     # the environment, which a zygote started earlier would be restarted for).
     worker_ready.connect(_prepare_launcher, weak=False)
