@@ -187,4 +187,3 @@ def run_agent(name: str, *, capacity: int, concurrency: int, exit_when_drained: 
         ])
     finally:
         heartbeat.stopped.set()
-

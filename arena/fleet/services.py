@@ -113,7 +113,8 @@ def _lock_best_host(exclude: set[str]) -> tuple[str, int] | None:
 @functools.cache
 def _best_host_sql(vendor: str, excluded: int, statuses: int) -> str:
     """Plain SQL, not a queryset: placement is on every fleet launch's path, and
-    compiling its querysets cost several milliseconds of Python per launch."""
+    compiling its querysets cost several milliseconds of Python per launch
+    (docs/benchmarks.md, "Fleet")."""
     q = connection.ops.quote_name
     host, match = q(GameHost._meta.db_table), q(Match._meta.db_table)
     free = (

@@ -86,11 +86,9 @@ def match_launch_target(match_id: UUID | str) -> tuple[str, str] | None:
     except ValueError:
         return None
     q = connection.ops.quote_name
+    table, key = q(Match._meta.db_table), q(Match._meta.pk.column)
     with connection.cursor() as cursor:
-        cursor.execute(
-            f"SELECT {q('status')}, {q('host_name')} FROM {q(Match._meta.db_table)} WHERE {q(Match._meta.pk.column)} = %s",
-            [pk],
-        )
+        cursor.execute(f"SELECT {q('status')}, {q('host_name')} FROM {table} WHERE {key} = %s", [pk])
         row = cursor.fetchone()
     return (row[0], row[1]) if row else None
 

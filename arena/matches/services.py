@@ -270,9 +270,9 @@ def match_assign_host(match_id: UUID | str, host_name: str, *, capacity: int, pr
     (fleet placement) holds the host's row lock, so the statement's snapshot,
     taken after the lock, includes every assignment made under it before.
 
-    Plain SQL because it is on every fleet launch's path: the equivalent queryset
-    (a `Subquery` count) cost about 2 ms of Python to compile per call, the
-    statement itself a tenth of that.
+    Plain SQL because it is on every fleet launch's path, where compiling the
+    equivalent queryset (a `Subquery` count) cost more than running it
+    (docs/benchmarks.md, "Fleet").
     """
     live = sorted(LIVE_STATUSES)
     pk = Match._meta.pk.get_db_prep_value(UUID(str(match_id)), connection)
@@ -292,7 +292,8 @@ def _assign_host_sql(vendor: str, statuses: int) -> str:
     return (
         f"UPDATE {table} SET {host} = %s"
         f" WHERE {q(Match._meta.pk.column)} = %s AND {status} = %s AND {host} = %s"
-        f" AND (SELECT COUNT(*) FROM {table} live WHERE live.{host} = %s AND live.{status} IN ({placeholders})) < %s"
+        f" AND (SELECT COUNT(*) FROM {table} live"
+        f" WHERE live.{host} = %s AND live.{status} IN ({placeholders})) < %s"
     )
 
 
