@@ -12,7 +12,7 @@ import zlib
 
 import pytest
 
-from arena.matches import replays, services
+from arena.matches import events, replays, selectors, services
 from arena.matches.models import Match, MatchPlayer, MatchReplay
 from arena.matches.spool import spool_import, spool_write
 from arena.matches.states import MatchStatus
@@ -48,8 +48,10 @@ def test_a_finished_match_serves_its_replay_and_its_frames(users):
     match, recording = finished_match(users)
     carol = client_for(users["carol"])  # not a player: may read the match, so its replay too
 
-    # the match says it has a replay, alone and in the lobby's list
+    # the match says it has a replay: alone, in the lobby's list, and in the
+    # match.finished webhook event (built with the replay written)
     assert carol.get(f"/api/match/{match.pk}").json()["recorded"] is True
+    assert events.event_payload(events.FINISHED, selectors.match_get(match.pk))["match"]["recorded"] is True
     assert [m["recorded"] for m in carol.get("/api/lobby").json()["recent"] if m["id"] == str(match.pk)] == [True]
 
     response = carol.get(f"/api/match/{match.pk}/replay")
