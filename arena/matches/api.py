@@ -6,9 +6,15 @@ auth, JWT or a scheme of its own plugs in without changing Arena.
 """
 from __future__ import annotations
 
+import gzip
+import re
+
 from arena.conf import settings
 from django.contrib.auth import authenticate
+from django.http import HttpResponse, HttpResponseNotModified
+from django.utils.cache import patch_vary_headers
 from django.utils.decorators import method_decorator
+from django.utils.http import parse_etags
 from django.utils.module_loading import import_string
 from django.views.decorators.gzip import gzip_page
 from drf_spectacular.utils import extend_schema, inline_serializer
@@ -290,6 +296,8 @@ REPLAY_FRAMES = inline_serializer(
 )
 
 
+ACCEPTS_GZIP = re.compile(r"\bgzip\b")  # as Django's GZipMiddleware reads Accept-Encoding
+
 # Replays are large, repetitive JSON (a 5-minute match's frames are ~1.5 MB, about a
 # tenth of that compressed): compressed for clients that accept it.
 @method_decorator(gzip_page, name="dispatch")
@@ -302,12 +310,25 @@ class MatchReplayView(ArenaAPIView):
         return Response(replays.replay_get(match_id))
 
 
-@method_decorator(gzip_page, name="dispatch")
 class MatchReplayFramesView(ArenaAPIView):
     """The replay played again through this server's rules: every snapshot as it was
     broadcast, for a viewer to draw. 409 `replay_rules_mismatch` if the match was
-    recorded with rules this server does not run."""
+    recorded with rules this server does not run.
 
-    @extend_schema(responses={200: REPLAY_FRAMES, 401: ERROR, 404: ERROR, 409: ERROR})
-    def get(self, request: Request, match_id: str) -> Response:
-        return Response(replays.replay_frames(match_id))
+    Sent as the replays module keeps it, compressed (decompressed for a client that
+    does not accept gzip), with an ETag: a viewer that has it already gets a 304."""
+
+    @extend_schema(responses={200: REPLAY_FRAMES, 304: None, 401: ERROR, 404: ERROR, 409: ERROR})
+    def get(self, request: Request, match_id: str) -> HttpResponse:
+        body = replays.replay_frames_body(match_id)
+        etag = f'W/"{body.tag}"'  # weak: the same document, whichever encoding carries it
+        if set(parse_etags(request.headers.get("If-None-Match", ""))) & {"*", etag, f'"{body.tag}"'}:
+            response = HttpResponseNotModified()
+        elif ACCEPTS_GZIP.search(request.headers.get("Accept-Encoding", "")):
+            response = HttpResponse(body.gzipped, content_type="application/json")
+            response["Content-Encoding"] = "gzip"
+        else:
+            response = HttpResponse(gzip.decompress(body.gzipped), content_type="application/json")
+        response["ETag"] = etag
+        patch_vary_headers(response, ("Accept-Encoding",))
+        return response

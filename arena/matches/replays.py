@@ -3,7 +3,7 @@
 A game server records a match (`arena.gameserver.recorder`) and writes the
 recording with the result (`services.match_finish` / `match_cancel`). This module
 is the one place that knows the stored form (`encode` / `decode`), reads replays
-for the API (`replay_get`, `replay_frames`) and re-runs one through the game's
+for the API (`replay_get`, `replay_frames_body`) and re-runs one through the game's
 code (`resimulate`, `verify`), for the API, the tests and ``manage.py
 replay_check`` alike.
 
@@ -24,6 +24,8 @@ broadcast snapshot was reproduced.
 """
 from __future__ import annotations
 
+import gzip
+import hashlib
 import json
 import logging
 import zlib
@@ -39,7 +41,7 @@ from arena.matches.errors import ArenaError, NotFound
 from arena.matches.models import Match, MatchReplay
 
 __all__ = [
-    "FORMAT", "encode", "decode", "replay_get", "replay_frames", "resimulate", "verify",
+    "FORMAT", "encode", "decode", "replay_get", "replay_frames", "replay_frames_body", "resimulate", "verify",
     "ReplayRulesMismatch", "BadReplay",
 ]
 
@@ -171,70 +173,93 @@ def players(match: Match) -> list[dict[str, str]]:
 
 def replay_frames(match_id: UUID | str) -> dict[str, Any]:
     """What a viewer draws: the replay re-run through this server's rules, every
-    snapshot as it was broadcast (``GET /api/match/<id>/replay/frames``).
+    snapshot as it was broadcast (``GET /api/match/<id>/replay/frames``)."""
+    return json.loads(gzip.decompress(replay_frames_body(match_id).gzipped))
 
-    ReplayRulesMismatch if the replay was recorded with other rules. The
-    re-simulation (a quarter of a second of CPU for five minutes of play) is kept
-    in Django's default cache for ``ARENA_REPLAY_FRAMES_CACHE`` seconds
-    (`frames_cache_key`), so a link shared widely costs it once. The replay itself
-    is read every time: a deleted match answers 404 at once."""
+
+@dataclass(frozen=True)
+class FramesBody:
+    """The frames document as the API sends it: gzip-compressed JSON, and a tag
+    naming exactly those bytes (the response's ETag)."""
+
+    gzipped: bytes
+    tag: str
+
+
+def replay_frames_body(match_id: UUID | str) -> FramesBody:
+    """`replay_frames`, compressed and ready to send.
+
+    ReplayRulesMismatch if the replay was recorded with other rules. The whole
+    body (a quarter of a second of CPU to re-simulate five minutes of play, a
+    tenth of a second more to render and compress) is kept in Django's default
+    cache for ``ARENA_REPLAY_FRAMES_CACHE`` seconds (`frames_cache_key`), so a
+    link shared widely costs it once and each request then costs the replay's
+    read. The replay is read every time: a deleted match answers 404 at once."""
     replay = replay_get(match_id)
     game = restore(replay)
     key = frames_cache_key(replay, game.rules())
-    cached = _frames_cache_get(key)
-    if cached is None:
+    body = _frames_cache_get(key)
+    if body is None:
         frames: list[dict[str, Any]] = []
         check = verify(replay, game=game, keep=frames)
-        cached = (frames, check.ok)
-        _frames_cache_set(key, cached)
-    frames, verified = cached
-    return {
-        "match": replay["match"],
-        "tick_rate": replay["tick_rate"],
-        "frame_every": replay["snapshot_every"],
-        "field": game.describe(),
-        "players": replay["players"],
-        "frames": frames,
-        "points": replay["points"],
-        "pauses": replay["pauses"],
-        "end": replay["end"],
-        "verified": verified,
-    }
+        document = {
+            "match": replay["match"],
+            "tick_rate": replay["tick_rate"],
+            "frame_every": replay["snapshot_every"],
+            "field": game.describe(),
+            "players": replay["players"],
+            "frames": frames,
+            "points": replay["points"],
+            "pauses": replay["pauses"],
+            "end": replay["end"],
+            "verified": check.ok,
+        }
+        gzipped = gzip.compress(json.dumps(document, separators=(",", ":")).encode(), compresslevel=6, mtime=0)
+        body = FramesBody(gzipped, _tag(gzipped))
+        _frames_cache_set(key, body)
+    return body
 
 
 def frames_cache_key(replay: Mapping[str, Any], rules: Mapping[str, Any]) -> str:
-    """The match, its recording (format and final digest) and the rules it is re-run
-    with: a replay recorded again, or rules of another version, are another entry."""
-    return (f"arena:replay-frames:{replay['match']}:{replay['format']}:{replay['digest']['final'][:16]}:"
-            f"{rules['name']}:{rules['version']}")
+    """The match, its recording (format and final digest), its players' names and
+    the rules it is re-run with: a replay recorded again, a player renamed, or
+    rules of another version, are another entry."""
+    players = hashlib.blake2b(json.dumps(replay["players"], sort_keys=True).encode(), digest_size=8).hexdigest()
+    return (f"arena:replay-frames-body:{replay['match']}:{replay['format']}:{replay['digest']['final'][:16]}:"
+            f"{players}:{rules['name']}:{rules['version']}")
 
 
-def _frames_cache_get(key: str) -> tuple[list[dict[str, Any]], bool] | None:
-    """The cached frames (compressed JSON: a tenth of their size), or None; a cache
-    that fails is a miss (the frames are computed again), never an error."""
+def _tag(gzipped: bytes) -> str:
+    return hashlib.blake2b(gzipped, digest_size=16).hexdigest()
+
+
+def _frames_cache_get(key: str) -> FramesBody | None:
+    """The cached body, or None; an entry whose bytes do not match their tag, or a
+    cache that fails, is a miss (the frames are computed again), never an error."""
     if settings.ARENA_REPLAY_FRAMES_CACHE <= 0:
         return None
     from django.core.cache import cache
 
     try:
-        blob = cache.get(key)
-        if blob is None:
+        entry = cache.get(key)
+        if entry is None:
             return None
-        frames, verified = json.loads(zlib.decompress(blob))
-        return frames, bool(verified)
+        tag, gzipped = entry
+        if not isinstance(gzipped, bytes) or _tag(gzipped) != tag:
+            raise ValueError("damaged entry")
+        return FramesBody(gzipped, tag)
     except Exception:  # an unreachable cache or a damaged entry
         logger.warning("replay frames cache unreadable for %s", key, exc_info=True)
         return None
 
 
-def _frames_cache_set(key: str, value: tuple[list[dict[str, Any]], bool]) -> None:
+def _frames_cache_set(key: str, body: FramesBody) -> None:
     if settings.ARENA_REPLAY_FRAMES_CACHE <= 0:
         return
     from django.core.cache import cache
 
     try:
-        blob = zlib.compress(json.dumps(value, separators=(",", ":")).encode(), 1)
-        cache.set(key, blob, timeout=settings.ARENA_REPLAY_FRAMES_CACHE)
+        cache.set(key, (body.tag, body.gzipped), timeout=settings.ARENA_REPLAY_FRAMES_CACHE)
     except Exception:
         logger.warning("replay frames not cached for %s", key, exc_info=True)
 

@@ -8,7 +8,6 @@ import base64
 import gzip
 import json
 import uuid
-import zlib
 
 import pytest
 
@@ -194,22 +193,45 @@ def test_the_frames_are_simulated_once_then_served_from_the_cache(users, setting
     pong = {"name": "pong", "version": RULES_VERSION}
     match, recording = finished_match(users)
     api = client_for(users["carol"])
-    first = api.get(f"/api/match/{match.pk}/replay/frames").json()
+    url = f"/api/match/{match.pk}/replay/frames"
+    first = api.get(url).json()
     key = replays.frames_cache_key(replays.replay_get(match.pk), pong)
     assert cache.get(key) is not None, "the frames were cached"
-    # what the cache holds is what the next request serves (no re-simulation)
-    marker = [{"tick": -1}]
-    cache.set(key, zlib.compress(json.dumps([marker, True]).encode()))
-    assert api.get(f"/api/match/{match.pk}/replay/frames").json()["frames"] == marker
-    # a damaged entry is a miss: simulated again, same frames as the first time
+    # what the cache holds is what the next requests serve (no re-simulation), as
+    # it is for gzip and decompressed for the others
+    marker = {**first, "frames": [{"tick": -1}]}
+    packed = gzip.compress(json.dumps(marker).encode())
+    replays._frames_cache_set(key, replays.FramesBody(packed, replays._tag(packed)))
+    assert api.get(url).json()["frames"] == [{"tick": -1}]
+    zipped = api.get(url, HTTP_ACCEPT_ENCODING="gzip, deflate")
+    assert zipped["Content-Encoding"] == "gzip" and zipped.content == packed
+    # a damaged entry (bytes that do not match their tag) is a miss: simulated again
+    cache.set(key, (replays._tag(packed), packed[:-9] + b"x" * 9))
+    assert api.get(url).json() == first
     cache.set(key, b"garbage")
-    assert api.get(f"/api/match/{match.pk}/replay/frames").json() == first
+    assert api.get(url).json() == first
     # the replay itself is read every time: a deleted match is a 404 at once
-    cache.set(key, zlib.compress(json.dumps([marker, True]).encode()))
+    replays._frames_cache_set(key, replays.FramesBody(packed, replays._tag(packed)))
     Match.objects.filter(pk=match.pk).delete()
-    assert_error(api.get(f"/api/match/{match.pk}/replay/frames"), 404, "not_found")
+    assert_error(api.get(url), 404, "not_found")
 
     settings.ARENA_REPLAY_FRAMES_CACHE = 0  # off: simulated on every request, nothing stored
     other, _ = finished_match(users)
     assert api.get(f"/api/match/{other.pk}/replay/frames").status_code == 200
     assert cache.get(replays.frames_cache_key(replays.replay_get(other.pk), pong)) is None
+
+
+def test_a_viewer_that_has_the_frames_gets_a_304(users):
+    match, _ = finished_match(users)
+    api = client_for(users["carol"])
+    url = f"/api/match/{match.pk}/replay/frames"
+    first = api.get(url)
+    etag = first["ETag"]
+    assert etag.startswith('W/"') and "Accept-Encoding" in first["Vary"]
+    # the same document in either encoding: the same (weak) tag
+    assert api.get(url, HTTP_ACCEPT_ENCODING="gzip")["ETag"] == etag
+    again = api.get(url, HTTP_IF_NONE_MATCH=etag)
+    assert again.status_code == 304 and again.content == b""
+    assert api.get(url, HTTP_IF_NONE_MATCH='W/"something-else"').status_code == 200
+    # only a reader of the match: not signed in is still a 401, whatever its tag
+    assert_error(client_for(None).get(url, HTTP_IF_NONE_MATCH=etag), 401, "not_authenticated")
