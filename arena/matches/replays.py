@@ -41,7 +41,7 @@ from arena.matches.errors import ArenaError, NotFound
 from arena.matches.models import Match, MatchReplay
 
 __all__ = [
-    "FORMAT", "encode", "decode", "replay_get", "replay_frames", "replay_frames_body", "resimulate", "verify",
+    "FORMAT", "encode", "decode", "replay_get", "replay_frames_body", "resimulate", "verify",
     "ReplayRulesMismatch", "BadReplay",
 ]
 
@@ -171,12 +171,6 @@ def players(match: Match) -> list[dict[str, str]]:
     return [{"side": p.side, "username": p.user.get_username()} for p in match.players.all()]
 
 
-def replay_frames(match_id: UUID | str) -> dict[str, Any]:
-    """What a viewer draws: the replay re-run through this server's rules, every
-    snapshot as it was broadcast (``GET /api/match/<id>/replay/frames``)."""
-    return json.loads(gzip.decompress(replay_frames_body(match_id).gzipped))
-
-
 @dataclass(frozen=True)
 class FramesBody:
     """The frames document as the API sends it: gzip-compressed JSON, and a tag
@@ -187,7 +181,9 @@ class FramesBody:
 
 
 def replay_frames_body(match_id: UUID | str) -> FramesBody:
-    """`replay_frames`, compressed and ready to send.
+    """What a viewer draws, compressed and ready to send: the replay re-run through
+    this server's rules, every snapshot as it was broadcast
+    (``GET /api/match/<id>/replay/frames``; the document is in docs/protocol.md).
 
     ReplayRulesMismatch if the replay was recorded with other rules. The whole
     body (a quarter of a second of CPU to re-simulate five minutes of play, a
