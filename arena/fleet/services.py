@@ -22,8 +22,6 @@ from arena.fleet import selectors
 from arena.fleet.models import GameHost
 from arena.matches import selectors as match_selectors
 from arena.matches import services as match_services
-from arena.matches.models import Match
-from arena.matches.states import LIVE_STATUSES
 
 logger = logging.getLogger("arena.fleet")
 
@@ -99,34 +97,32 @@ def _lock_best_host(exclude: set[str]) -> tuple[str, int] | None:
     now = timezone.now()
     adapt = connection.ops.adapt_datetimefield_value
     excluded = sorted(exclude)
-    live = sorted(LIVE_STATUSES)
+    sql, live = _best_host_sql(connection.vendor, len(excluded))
     params = [
         adapt(selectors.alive_since(now)), False, adapt(now), *excluded,
         *live, *live,  # the free capacity: in the condition, then in the order
     ]
     with connection.cursor() as cursor:
-        cursor.execute(_best_host_sql(connection.vendor, len(excluded), len(live)), params)
+        cursor.execute(sql, params)
         row = cursor.fetchone()
     return (row[0], int(row[1])) if row else None
 
 
 @functools.cache
-def _best_host_sql(vendor: str, excluded: int, statuses: int) -> str:
+def _best_host_sql(vendor: str, excluded: int) -> tuple[str, tuple[str, ...]]:
     """Plain SQL, not a queryset: placement is on every fleet launch's path, and
     compiling its querysets cost several milliseconds of Python per launch
     (docs/benchmarks.md, "Fleet")."""
     q = connection.ops.quote_name
-    host, match = q(GameHost._meta.db_table), q(Match._meta.db_table)
-    free = (
-        f"h.{q('capacity')} - (SELECT COUNT(*) FROM {match} m WHERE m.{q('host_name')} = h.{q('name')}"
-        f" AND m.{q('status')} IN ({', '.join(['%s'] * statuses)}))"
-    )
+    live_there, params = match_selectors.live_on_host_sql(f"h.{q('name')}")
+    free = f"h.{q('capacity')} - {live_there}"
     not_excluded = f" AND h.{q('name')} NOT IN ({', '.join(['%s'] * excluded)})" if excluded else ""
     lock = " FOR UPDATE OF h" if connection.features.has_select_for_update_of else ""
     return (
-        f"SELECT h.{q('name')}, h.{q('capacity')} FROM {host} h"
+        f"SELECT h.{q('name')}, h.{q('capacity')} FROM {q(GameHost._meta.db_table)} h"
         f" WHERE h.{q('last_heartbeat')} > %s AND h.{q('draining')} = %s"
         f" AND (h.{q('suspect_until')} IS NULL OR h.{q('suspect_until')} <= %s){not_excluded}"
         f" AND {free} > 0"
-        f" ORDER BY {free} DESC, h.{q('name')} LIMIT 1{lock}"
+        f" ORDER BY {free} DESC, h.{q('name')} LIMIT 1{lock}",
+        params,
     )

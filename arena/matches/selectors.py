@@ -1,6 +1,7 @@
 """Reads of matches: what the API, the lobby and the game server look up."""
 from __future__ import annotations
 
+from typing import Any
 from uuid import UUID
 
 from django.contrib.auth.models import AbstractBaseUser
@@ -74,6 +75,25 @@ def match_score(match: Match) -> dict[str, int]:
     return score
 
 
+def match_db_pk(match_id: UUID | str) -> Any:
+    """The match id as the database stores it, for a plain SQL statement
+    (ValueError if it is not a UUID)."""
+    return Match._meta.pk.get_db_prep_value(UUID(str(match_id)), connection)
+
+
+def live_on_host_sql(host: str) -> tuple[str, tuple[str, ...]]:
+    """SQL for the number of live matches on the game host `host` names (a column
+    or a placeholder), and its parameters: what fills a host's capacity, for the
+    placement statements that count it under the host's lock."""
+    q = connection.ops.quote_name
+    statuses = tuple(sorted(LIVE_STATUSES))
+    return (
+        f"(SELECT COUNT(*) FROM {q(Match._meta.db_table)} live WHERE live.{q('host_name')} = {host}"
+        f" AND live.{q('status')} IN ({', '.join(['%s'] * len(statuses))}))",
+        statuses,
+    )
+
+
 def match_launch_target(match_id: UUID | str) -> tuple[str, str] | None:
     """(status, host_name) of a match, or None: what a game host checks before it
     forks a server for it (still `launching`, still assigned to that host?).
@@ -82,7 +102,7 @@ def match_launch_target(match_id: UUID | str) -> tuple[str, str] | None:
     compilation cost more Python time than the query took the database.
     """
     try:
-        pk = Match._meta.pk.get_db_prep_value(UUID(str(match_id)), connection)
+        pk = match_db_pk(match_id)
     except ValueError:
         return None
     q = connection.ops.quote_name

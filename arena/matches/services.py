@@ -274,26 +274,22 @@ def match_assign_host(match_id: UUID | str, host_name: str, *, capacity: int, pr
     equivalent queryset (a `Subquery` count) cost more than running it
     (docs/benchmarks.md, "Fleet").
     """
-    live = sorted(LIVE_STATUSES)
-    pk = Match._meta.pk.get_db_prep_value(UUID(str(match_id)), connection)
+    sql, live = _assign_host_sql(connection.vendor)
     with connection.cursor() as cursor:
-        cursor.execute(
-            _assign_host_sql(connection.vendor, len(live)),
-            [host_name, pk, MatchStatus.LAUNCHING, previous, host_name, *live, capacity],
-        )
+        cursor.execute(sql, [host_name, selectors.match_db_pk(match_id), MatchStatus.LAUNCHING, previous, host_name,
+                             *live, capacity])
         return cursor.rowcount == 1
 
 
 @functools.cache
-def _assign_host_sql(vendor: str, statuses: int) -> str:
+def _assign_host_sql(vendor: str) -> tuple[str, tuple[str, ...]]:
     q = connection.ops.quote_name
-    table, status, host = q(Match._meta.db_table), q("status"), q("host_name")
-    placeholders = ", ".join(["%s"] * statuses)
+    host = q("host_name")
+    live_there, params = selectors.live_on_host_sql("%s")
     return (
-        f"UPDATE {table} SET {host} = %s"
-        f" WHERE {q(Match._meta.pk.column)} = %s AND {status} = %s AND {host} = %s"
-        f" AND (SELECT COUNT(*) FROM {table} live"
-        f" WHERE live.{host} = %s AND live.{status} IN ({placeholders})) < %s"
+        f"UPDATE {q(Match._meta.db_table)} SET {host} = %s"
+        f" WHERE {q(Match._meta.pk.column)} = %s AND {q('status')} = %s AND {host} = %s AND {live_there} < %s",
+        params,
     )
 
 
